@@ -1,0 +1,1 @@
+"""Model classes and the stores that keep them."""

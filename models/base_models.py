@@ -1,0 +1,207 @@
+"""The model base class: declared, typed properties kept in a store.
+
+Modelled on App Engine NDB as Oppia used it: a model has a string ``id``,
+``deleted``, ``created_on`` and ``last_updated``, plus the properties its
+class declares. Its kind is its class name. Models read and write the
+current store (see :mod:`models.storage`), so job code never names one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from typing import Any, ClassVar, Iterable, Sequence, TypeVar
+
+from models import properties as props
+from models import storage
+
+M = TypeVar('M', bound='BaseModel')
+
+
+class ModelDataError(ValueError):
+    """Stored or assigned data does not fit a model's declared properties.
+
+    The message names the kind, the id and the property at fault.
+    """
+
+    def __init__(self, kind: str, model_id: str | None, message: str) -> None:
+        super().__init__('%s %r: %s' % (kind, model_id, message))
+        self.kind = kind
+        self.model_id = model_id
+
+
+def utcnow() -> datetime.datetime:
+    """The current time as a naive UTC datetime, as NDB stored it."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class BaseModel:
+    """Base class of all models.
+
+    Subclasses declare properties as class attributes::
+
+        class UserSettingsModel(BaseModel):
+            email = StringProperty(required=True)
+            username = StringProperty()
+    """
+
+    deleted = props.BooleanProperty(default=False)
+    created_on = props.DateTimeProperty()
+    last_updated = props.DateTimeProperty()
+
+    _properties: ClassVar[dict[str, props.Property]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found: dict[str, props.Property] = {}
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if isinstance(value, props.Property):
+                    found[name] = value
+        cls._properties = found
+
+    def __init__(self, id: str | None = None, **values: Any) -> None:
+        if id is not None and not isinstance(id, str):
+            raise ModelDataError(
+                self.kind(), repr(id), 'id must be a string, got %s'
+                % type(id).__name__)
+        self.id = uuid.uuid4().hex if id is None else id
+        self._values: dict[str, Any] = {
+            name: prop.default_value()
+            for name, prop in self._properties.items()}
+        unknown = set(values) - set(self._properties)
+        if unknown:
+            raise ModelDataError(
+                self.kind(), self.id, 'unknown properties: %s'
+                % ', '.join(sorted(unknown)))
+        try:
+            for name, value in values.items():
+                setattr(self, name, value)
+        except props.PropertyValueError as e:
+            raise ModelDataError(self.kind(), self.id, str(e)) from e
+
+    @classmethod
+    def kind(cls) -> str:
+        """The name under which the store keeps models of this class."""
+        return cls.__name__
+
+    def __repr__(self) -> str:
+        return '%s(id=%r)' % (self.kind(), self.id)
+
+    def __eq__(self, other: object) -> bool:
+        return (type(other) is type(self) and other.id == self.id and
+                other._values == self._values)
+
+    __hash__ = None  # type: ignore[assignment]  # models are mutable
+
+    # Conversion to and from the stored form.
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-compatible dict of this model's properties (no id)."""
+        return {name: prop.to_json(self._values[name])
+                for name, prop in self._properties.items()}
+
+    @classmethod
+    def from_stored(cls: type[M], model_id: str,
+                    payload: storage.Payload) -> M:
+        """Builds a model from what a store returned for it.
+
+        Raises ModelDataError, naming the kind, id and property, if the
+        payload is not valid JSON, carries a property the class does not
+        declare, lacks a required one, or has a value of the wrong type.
+        """
+        if isinstance(payload, (str, bytes)):
+            try:
+                payload = json.loads(payload)
+            except ValueError as e:
+                raise ModelDataError(
+                    cls.kind(), model_id, 'stored data is not valid JSON: %s'
+                    % e) from e
+        if not isinstance(payload, dict):
+            raise ModelDataError(
+                cls.kind(), model_id, 'stored data is a %s, not an object'
+                % type(payload).__name__)
+        unknown = set(payload) - set(cls._properties)
+        if unknown:
+            raise ModelDataError(
+                cls.kind(), model_id, 'unknown properties in stored data: %s'
+                % ', '.join(sorted(unknown)))
+        model = cls.__new__(cls)
+        model.id = model_id
+        values = {}
+        try:
+            for name, prop in cls._properties.items():
+                if name in payload:
+                    values[name] = prop.from_json(payload[name])
+                else:
+                    values[name] = prop.default_value()
+        except props.PropertyValueError as e:
+            raise ModelDataError(cls.kind(), model_id, str(e)) from e
+        model._values = values
+        model._check_required()
+        return model
+
+    def _check_required(self) -> None:
+        missing = [name for name, prop in self._properties.items()
+                   if prop.required and self._values[name] is None]
+        if missing:
+            raise ModelDataError(
+                self.kind(), self.id, 'missing required properties: %s'
+                % ', '.join(missing))
+
+    # Reading.
+    @classmethod
+    def get_by_id(cls: type[M], model_id: str) -> M | None:
+        """The model with this id, or None. Deleted-marked models included."""
+        return cls.get_multi([model_id])[0]
+
+    @classmethod
+    def get_multi(cls: type[M], model_ids: Sequence[str]) -> list[M | None]:
+        """The models with these ids, None where absent, in order."""
+        payloads = storage.get_store().get(cls.kind(), list(model_ids))
+        return [None if p is None else cls.from_stored(i, p)
+                for i, p in zip(model_ids, payloads)]
+
+    @classmethod
+    def get_all(cls: type[M], include_deleted: bool = False) -> list[M]:
+        """Every model of this kind in id order, without those marked deleted
+        unless include_deleted."""
+        return [m for m in (cls.from_stored(i, p)
+                            for i, p in storage.get_store().scan(cls.kind()))
+                if include_deleted or not m.deleted]
+
+    # Writing.
+    def put(self) -> None:
+        """Stores this model, setting created_on and last_updated."""
+        self.put_multi([self])
+
+    @classmethod
+    def put_multi(cls, models: Iterable['BaseModel']) -> None:
+        """Stores models, one transaction per kind. Nothing is written if any
+        model is invalid."""
+        by_kind: dict[str, list[BaseModel]] = {}
+        for model in models:
+            model._check_required()
+            by_kind.setdefault(model.kind(), []).append(model)
+        now = utcnow()
+        store = storage.get_store()
+        for kind, group in by_kind.items():
+            for model in group:
+                if model.created_on is None:
+                    model.created_on = now
+                model.last_updated = now
+            store.put(kind, [(m.id, m.to_dict()) for m in group])
+
+    def delete(self) -> None:
+        """Removes this model from the store."""
+        self.delete_multi([self])
+
+    @classmethod
+    def delete_multi(cls, models: Iterable['BaseModel']) -> None:
+        """Removes models from the store, one transaction per kind."""
+        by_kind: dict[str, list[str]] = {}
+        for model in models:
+            by_kind.setdefault(model.kind(), []).append(model.id)
+        store = storage.get_store()
+        for kind, ids in by_kind.items():
+            store.delete(kind, ids)

@@ -1,0 +1,149 @@
+"""Typed model properties in the style of App Engine NDB.
+
+A property validates the values assigned to it and converts them to and from
+the JSON-compatible form in which stores keep them. Errors name the model and
+the property at fault so that bad data can be traced to one field.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+from typing import Any
+
+
+class PropertyValueError(ValueError):
+    """A value does not fit the property it is assigned to."""
+
+
+class Property:
+    """A declared, typed attribute of a model.
+
+    Args:
+        default: The value a new model gets when none is given. Mutable
+            defaults are copied for each model.
+        required: Whether a stored model must carry this property.
+        indexed: Whether a store that indexes properties (Cloud Datastore)
+            should index it. Large JSON-like values should not be indexed.
+    """
+
+    python_types: tuple[type, ...] = (object,)
+
+    def __init__(
+            self, default: Any = None, required: bool = False,
+            indexed: bool = True) -> None:
+        self.default = default
+        self.required = required
+        self.indexed = indexed
+        self.name = '<unbound>'
+        self.model_name = '<unbound>'
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.model_name = owner.__name__
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        if instance is None:
+            return self
+        return instance._values[self.name]
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        instance._values[self.name] = self.validate(value)
+
+    def default_value(self) -> Any:
+        """A fresh default value for a new model."""
+        return copy.deepcopy(self.default)
+
+    def validate(self, value: Any) -> Any:
+        """Returns the value if it fits this property, else raises."""
+        if value is None:
+            return None
+        # bool is a subclass of int: keep True out of integer properties.
+        if (not isinstance(value, self.python_types) or
+                (isinstance(value, bool) and bool not in self.python_types)):
+            raise PropertyValueError(
+                '%s.%s expects %s, got %s %r' % (
+                    self.model_name, self.name,
+                    ' or '.join(t.__name__ for t in self.python_types),
+                    type(value).__name__, _short_repr(value)))
+        return value
+
+    def to_json(self, value: Any) -> Any:
+        """The JSON-compatible form of a validated value."""
+        return value
+
+    def from_json(self, value: Any) -> Any:
+        """The Python value of a stored JSON value, validated."""
+        return self.validate(value)
+
+
+class StringProperty(Property):
+    python_types = (str,)
+
+
+class IntegerProperty(Property):
+    python_types = (int,)
+
+
+class FloatProperty(Property):
+    python_types = (float, int)
+
+    def validate(self, value: Any) -> Any:
+        value = super().validate(value)
+        return None if value is None else float(value)
+
+
+class BooleanProperty(Property):
+    python_types = (bool,)
+
+
+class DateTimeProperty(Property):
+    """A naive UTC datetime, stored as an ISO 8601 string."""
+
+    python_types = (datetime.datetime,)
+
+    def to_json(self, value: Any) -> Any:
+        return None if value is None else value.isoformat()
+
+    def from_json(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise PropertyValueError(
+                '%s.%s expects an ISO 8601 datetime string, got %s %r' % (
+                    self.model_name, self.name, type(value).__name__,
+                    _short_repr(value)))
+        try:
+            return datetime.datetime.fromisoformat(value)
+        except ValueError as e:
+            raise PropertyValueError(
+                '%s.%s: %s' % (self.model_name, self.name, e)) from e
+
+
+class JsonProperty(Property):
+    """Any JSON-like value: dicts, lists, strings, numbers, bools, None.
+
+    Not indexed by default: such values are usually large.
+    """
+
+    python_types = (dict, list, str, int, float, bool)
+
+    def __init__(
+            self, default: Any = None, required: bool = False,
+            indexed: bool = False) -> None:
+        super().__init__(default=default, required=required, indexed=indexed)
+
+    def validate(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, self.python_types):
+            raise PropertyValueError(
+                '%s.%s expects a JSON-like value, got %s %r' % (
+                    self.model_name, self.name, type(value).__name__,
+                    _short_repr(value)))
+        return value
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'

@@ -1,0 +1,307 @@
+"""The embedded default store: one SQLite file.
+
+Entities are rows of ``models(kind, id, data)`` with ``data`` the JSON of the
+model's properties; job runs are rows of ``job_runs``, their output lines
+rows of ``job_output``. The file is safe for several processes at once: WAL
+mode lets readers run beside one writer, a busy timeout makes writers wait
+their turn, and every write call is one ``BEGIN IMMEDIATE`` transaction.
+Nothing is ever pickled, and every value reaches SQL as a parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from typing import Any, Collection, Iterator, Sequence
+
+from models import storage
+
+# Pages of a scan: large enough to amortise the query, small enough that a
+# scan holds no more than this many rows in memory.
+SCAN_PAGE_SIZE = 1000
+BUSY_TIMEOUT_SECONDS = 60.0
+
+RUN_COLUMNS = (
+    'job_id', 'job_type', 'state', 'shard_count', 'params', 'pipeline_args',
+    'runner', 'time_created_msec', 'time_queued_msec', 'time_started_msec',
+    'time_finished_msec', 'models_read', 'values_emitted', 'output_lines',
+    'error', 'canceled_by', 'owner_pid', 'owner_host', 'heartbeat_msec',
+    'external_job_id', 'details')
+# Run fields kept as JSON text in their column.
+_JSON_RUN_COLUMNS = frozenset(('params', 'pipeline_args', 'details'))
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS models (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE TABLE IF NOT EXISTS job_runs (
+    job_id TEXT PRIMARY KEY,
+    job_type TEXT NOT NULL,
+    state TEXT NOT NULL,
+    shard_count INTEGER,
+    params TEXT,
+    pipeline_args TEXT,
+    runner TEXT,
+    time_created_msec REAL,
+    time_queued_msec REAL,
+    time_started_msec REAL,
+    time_finished_msec REAL,
+    models_read INTEGER,
+    values_emitted INTEGER,
+    output_lines INTEGER,
+    error TEXT,
+    canceled_by TEXT,
+    owner_pid INTEGER,
+    owner_host TEXT,
+    heartbeat_msec REAL,
+    external_job_id TEXT,
+    details TEXT
+);
+CREATE INDEX IF NOT EXISTS job_runs_by_created
+    ON job_runs (time_created_msec);
+CREATE TABLE IF NOT EXISTS job_output (
+    job_id TEXT NOT NULL,
+    sort_key TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    line TEXT NOT NULL,
+    PRIMARY KEY (job_id, sort_key, idx)
+);
+"""
+
+
+class SqliteStore(storage.ModelStore):
+    """A store in one SQLite file, created on first use.
+
+    Each thread gets its own connection; a forked child opens new ones.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.url = path
+        self._local = threading.local()
+        directory = os.path.dirname(path)
+        try:
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+            self._conn().executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise storage.StoreError(
+                'cannot open the store %s: %s' % (path, e)) from e
+
+    # Connections and transactions.
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, 'conn', None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(
+                self.url, timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None, check_same_thread=False)
+            conn.execute('PRAGMA journal_mode=WAL')
+            conn.execute('PRAGMA synchronous=NORMAL')
+            self._local.conn = conn
+            self._local.pid = os.getpid()
+        return conn
+
+    def _write(self) -> '_WriteTransaction':
+        return _WriteTransaction(self._conn())
+
+    def close(self) -> None:
+        conn = getattr(self._local, 'conn', None)
+        if conn is not None and self._local.pid == os.getpid():
+            conn.close()
+        self._local = threading.local()
+
+    # Entities.
+    def get(
+            self, kind: str,
+            ids: Sequence[str]) -> list[storage.Payload | None]:
+        found: dict[str, str] = {}
+        conn = self._conn()
+        for chunk in _chunks(list(ids), 500):
+            rows = conn.execute(
+                'SELECT id, data FROM models WHERE kind = ? AND id IN (%s)'
+                % ','.join('?' * len(chunk)), [kind, *chunk])
+            found.update(rows)
+        return [found.get(i) for i in ids]
+
+    def put(self, kind: str, entities: Sequence[tuple[str, dict]]) -> None:
+        rows = [(kind, i, json.dumps(data, separators=(',', ':')))
+                for i, data in entities]
+        with self._write() as conn:
+            conn.executemany(
+                'INSERT OR REPLACE INTO models (kind, id, data) '
+                'VALUES (?, ?, ?)', rows)
+
+    def delete(self, kind: str, ids: Sequence[str]) -> None:
+        with self._write() as conn:
+            conn.executemany(
+                'DELETE FROM models WHERE kind = ? AND id = ?',
+                [(kind, i) for i in ids])
+
+    def count(self, kind: str) -> int:
+        return self._conn().execute(
+            'SELECT COUNT(*) FROM models WHERE kind = ?', (kind,)
+        ).fetchone()[0]
+
+    def scan(
+            self, kind: str, start: str | None = None,
+            end: str | None = None) -> Iterator[tuple[str, storage.Payload]]:
+        conn = self._conn()
+        lower_op, lower = '>=', start
+        while True:
+            sql = 'SELECT id, data FROM models WHERE kind = ?'
+            args: list[Any] = [kind]
+            if lower is not None:
+                sql += ' AND id %s ?' % lower_op
+                args.append(lower)
+            if end is not None:
+                sql += ' AND id < ?'
+                args.append(end)
+            sql += ' ORDER BY id LIMIT ?'
+            args.append(SCAN_PAGE_SIZE)
+            page = conn.execute(sql, args).fetchall()
+            yield from page
+            if len(page) < SCAN_PAGE_SIZE:
+                return
+            # Keyset paging: no read transaction is held between pages.
+            lower_op, lower = '>', page[-1][0]
+
+    def split_points(self, kind: str, num_splits: int) -> list[str]:
+        total = self.count(kind)
+        if num_splits <= 1 or total == 0:
+            return []
+        # The ids at positions total*i/n: they repeat (giving empty ranges)
+        # when the kind has fewer models than splits.
+        positions = [total * i // num_splits for i in range(1, num_splits)]
+        points: list[str] = []
+        rows = self._conn().execute(
+            'SELECT id FROM models WHERE kind = ? ORDER BY id', (kind,))
+        for position, (entity_id,) in enumerate(rows):
+            while (len(points) < len(positions) and
+                   positions[len(points)] == position):
+                points.append(entity_id)
+            if len(points) == len(positions):
+                break
+        return points
+
+    # Job runs.
+    def insert_run(self, record: dict[str, Any]) -> None:
+        columns = _checked_columns(record)
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    'INSERT INTO job_runs (%s) VALUES (%s)' % (
+                        ', '.join(columns), ', '.join('?' * len(columns))),
+                    [_encode_run_value(c, record[c]) for c in columns])
+        except sqlite3.IntegrityError as e:
+            raise storage.StoreError(
+                'job run %s already exists' % record.get('job_id')) from e
+
+    def get_run(self, job_id: str) -> dict[str, Any] | None:
+        cursor = self._conn().execute(
+            'SELECT %s FROM job_runs WHERE job_id = ?' % ', '.join(RUN_COLUMNS),
+            (job_id,))
+        row = cursor.fetchone()
+        return None if row is None else _decode_run_row(row)
+
+    def update_run(
+            self, job_id: str, changes: dict[str, Any],
+            from_states: Collection[str] | None = None) -> bool:
+        columns = _checked_columns(changes)
+        sql = 'UPDATE job_runs SET %s WHERE job_id = ?' % ', '.join(
+            '%s = ?' % c for c in columns)
+        args = [_encode_run_value(c, changes[c]) for c in columns] + [job_id]
+        if from_states is not None:
+            states = list(from_states)
+            sql += ' AND state IN (%s)' % ','.join('?' * len(states))
+            args += states
+        with self._write() as conn:
+            return conn.execute(sql, args).rowcount == 1
+
+    def list_runs(
+            self, limit: int = 20,
+            job_type: str | None = None) -> list[dict[str, Any]]:
+        sql = 'SELECT %s FROM job_runs' % ', '.join(RUN_COLUMNS)
+        args: list[Any] = []
+        if job_type is not None:
+            sql += ' WHERE job_type = ?'
+            args.append(job_type)
+        sql += ' ORDER BY time_created_msec DESC, job_id DESC LIMIT ?'
+        args.append(limit)
+        return [_decode_run_row(r) for r in self._conn().execute(sql, args)]
+
+    def write_output(
+            self, job_id: str,
+            rows: Sequence[tuple[str, int, str]]) -> None:
+        with self._write() as conn:
+            conn.executemany(
+                'INSERT OR REPLACE INTO job_output (job_id, sort_key, idx, line)'
+                ' VALUES (?, ?, ?, ?)',
+                [(job_id, key, idx, line) for key, idx, line in rows])
+
+    def read_output(self, job_id: str) -> Iterator[str]:
+        cursor = self._conn().execute(
+            'SELECT line FROM job_output WHERE job_id = ? '
+            'ORDER BY sort_key, idx', (job_id,))
+        for (line,) in cursor:
+            yield line
+
+    def count_output(self, job_id: str) -> int:
+        return self._conn().execute(
+            'SELECT COUNT(*) FROM job_output WHERE job_id = ?', (job_id,)
+        ).fetchone()[0]
+
+    def delete_output(self, job_id: str) -> None:
+        with self._write() as conn:
+            conn.execute('DELETE FROM job_output WHERE job_id = ?', (job_id,))
+
+
+class _WriteTransaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error.
+
+    IMMEDIATE takes the write lock at the start, so two writers queue on the
+    busy timeout instead of failing when a read lock would need upgrading.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._conn.execute('BEGIN IMMEDIATE')
+        return self._conn
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self._conn.execute('COMMIT')
+        else:
+            self._conn.execute('ROLLBACK')
+
+
+def _checked_columns(record: dict[str, Any]) -> list[str]:
+    unknown = set(record) - set(RUN_COLUMNS)
+    if unknown:
+        raise storage.StoreError(
+            'unknown job run fields: %s' % ', '.join(sorted(unknown)))
+    return [c for c in RUN_COLUMNS if c in record]
+
+
+def _encode_run_value(column: str, value: Any) -> Any:
+    if column in _JSON_RUN_COLUMNS and value is not None:
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def _decode_run_row(row: Sequence[Any]) -> dict[str, Any]:
+    record = dict(zip(RUN_COLUMNS, row))
+    for column in _JSON_RUN_COLUMNS:
+        if record[column] is not None:
+            record[column] = json.loads(record[column])
+    return record
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

@@ -1,0 +1,175 @@
+"""The store interface that models and job runs are kept in, and how a store
+is chosen.
+
+A store is named by a URL-like string so that it can travel to pipeline
+workers: a SQLite file path (the embedded default), or later
+``datastore://PROJECT[/NAMESPACE]``. Jobs never see the store; they see
+models, which find the current store through :func:`get_store`.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import threading
+from typing import Any, Collection, Iterator, Sequence
+
+STORE_ENV_VAR = 'BEAM_JOBS_STORE'
+DEFAULT_STORE_PATH = os.path.join('.data', 'beam_jobs.sqlite3')
+
+# A stored entity's payload: the JSON text the store kept, or an already
+# decoded dict (stores that decode natively). Models accept both.
+Payload = str | bytes | dict
+
+
+class StoreError(Exception):
+    """A store could not be opened or used as asked."""
+
+
+class ModelStore(abc.ABC):
+    """What the framework needs from a place that keeps models and job runs.
+
+    Entities are JSON-like dicts kept per kind (the model class name) under a
+    string id. Writes of one call happen in one transaction.
+    """
+
+    url: str
+
+    # Entities.
+    @abc.abstractmethod
+    def get(self, kind: str, ids: Sequence[str]) -> list[Payload | None]:
+        """The payloads of the given ids, None where absent, in order."""
+
+    @abc.abstractmethod
+    def put(self, kind: str, entities: Sequence[tuple[str, dict]]) -> None:
+        """Writes (id, data) pairs, replacing what was there, atomically."""
+
+    @abc.abstractmethod
+    def delete(self, kind: str, ids: Sequence[str]) -> None:
+        """Removes the given ids (absent ones are ignored), atomically."""
+
+    @abc.abstractmethod
+    def count(self, kind: str) -> int:
+        """How many entities of the kind are stored."""
+
+    @abc.abstractmethod
+    def scan(
+            self, kind: str, start: str | None = None,
+            end: str | None = None) -> Iterator[tuple[str, Payload]]:
+        """Streams (id, payload) for start <= id < end, in id order.
+
+        None means unbounded. Implementations page through the range and
+        never hold the whole kind in memory.
+        """
+
+    @abc.abstractmethod
+    def split_points(self, kind: str, num_splits: int) -> list[str]:
+        """num_splits - 1 sorted ids that cut the kind into ranges of about
+        equal size; ids repeat when the kind has fewer models than splits,
+        and an empty kind has none."""
+
+    # Job runs.
+    @abc.abstractmethod
+    def insert_run(self, record: dict[str, Any]) -> None:
+        """Stores a new job run record; its job_id must be new."""
+
+    @abc.abstractmethod
+    def get_run(self, job_id: str) -> dict[str, Any] | None:
+        """The run record, or None."""
+
+    @abc.abstractmethod
+    def update_run(
+            self, job_id: str, changes: dict[str, Any],
+            from_states: Collection[str] | None = None) -> bool:
+        """Applies changes to a run atomically.
+
+        If from_states is given, the change only happens while the run's
+        state is one of them. Returns whether the run was changed.
+        """
+
+    @abc.abstractmethod
+    def list_runs(
+            self, limit: int = 20,
+            job_type: str | None = None) -> list[dict[str, Any]]:
+        """The most recently created runs first."""
+
+    @abc.abstractmethod
+    def write_output(
+            self, job_id: str,
+            rows: Sequence[tuple[str, int, str]]) -> None:
+        """Writes output lines as (sort_key, index, line), idempotently:
+        writing the same (sort_key, index) twice keeps one line."""
+
+    @abc.abstractmethod
+    def read_output(self, job_id: str) -> Iterator[str]:
+        """Streams a run's output lines ordered by (sort_key, index)."""
+
+    @abc.abstractmethod
+    def count_output(self, job_id: str) -> int:
+        """How many output lines a run has stored."""
+
+    @abc.abstractmethod
+    def delete_output(self, job_id: str) -> None:
+        """Discards a run's output lines."""
+
+    def close(self) -> None:
+        """Releases connections held by this process."""
+
+
+_open_stores: dict[str, ModelStore] = {}
+_open_stores_lock = threading.Lock()
+_default_url: str | None = None
+
+
+def normalize_store_url(url: str) -> str:
+    """The canonical form of a store URL: SQLite paths made absolute, so the
+    URL means the same file in every worker process."""
+    if url.startswith('datastore://'):
+        return url.rstrip('/')
+    path = url[len('sqlite://'):] if url.startswith('sqlite://') else url
+    if not path:
+        raise StoreError('empty store path')
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def default_store_url() -> str:
+    """The store used when none is named: set_default_store(), else the
+    BEAM_JOBS_STORE environment variable, else .data/beam_jobs.sqlite3."""
+    if _default_url is not None:
+        return _default_url
+    return normalize_store_url(
+        os.environ.get(STORE_ENV_VAR) or DEFAULT_STORE_PATH)
+
+
+def set_default_store(url: str | None) -> None:
+    """Makes url the store that models use in this process (None resets)."""
+    global _default_url
+    _default_url = None if url is None else normalize_store_url(url)
+
+
+def get_store(url: str | None = None) -> ModelStore:
+    """The open store for url (default: the default store), opened once per
+    process and shared."""
+    url = default_store_url() if url is None else normalize_store_url(url)
+    with _open_stores_lock:
+        store = _open_stores.get(url)
+        if store is None:
+            store = _open(url)
+            _open_stores[url] = store
+        return store
+
+
+def close_all_stores() -> None:
+    """Closes every store this process opened (tests and forks use this)."""
+    with _open_stores_lock:
+        for store in _open_stores.values():
+            store.close()
+        _open_stores.clear()
+
+
+def _open(url: str) -> ModelStore:
+    if url.startswith('datastore://'):
+        raise StoreError(
+            'Cloud Datastore stores (%s) are not available yet' % url)
+    from models import sqlite_store
+    return sqlite_store.SqliteStore(url)

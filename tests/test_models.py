@@ -1,0 +1,169 @@
+"""Models: properties, validation, and reading and writing through the
+real SQLite store."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sqlite3
+
+import pytest
+
+from models import base_models
+from models import exp_fetchers
+from models import exp_models
+from models import user_models
+from tests import sample_jobs
+
+
+def _exploration(model_id: str, **values) -> exp_models.ExplorationModel:
+    values.setdefault('init_state_name', 'Intro')
+    values.setdefault('states', {'Intro': {'content': {}, 'interaction': {
+        'id': 'TextInput'}}})
+    return exp_models.ExplorationModel(id=model_id, **values)
+
+
+def test_defaults_are_fresh_copies_per_model():
+    first, second = _exploration('a'), _exploration('b')
+    first.tags.append('x')
+    assert second.tags == []
+    assert first.deleted is False
+    assert first.created_on is None
+
+
+def test_kind_is_class_name():
+    assert exp_models.ExplorationModel.kind() == 'ExplorationModel'
+
+
+def test_wrong_type_names_model_and_field():
+    with pytest.raises(base_models.ModelDataError,
+                       match=r"ExplorationModel 'e1'.*ExplorationModel\."
+                       r"title expects str, got int"):
+        _exploration('e1', title=3)
+
+
+def test_unknown_property_is_refused():
+    with pytest.raises(base_models.ModelDataError,
+                       match='unknown properties: colour'):
+        _exploration('e1', colour='red')
+
+
+def test_bool_is_not_an_integer():
+    with pytest.raises(base_models.ModelDataError,
+                       match='states_schema_version expects int'):
+        _exploration('e1', states_schema_version=True)
+
+
+def test_put_sets_timestamps_and_round_trips(store):
+    model = _exploration('e1', title='Fractions', tags=['math'])
+    model.put()
+    assert model.created_on is not None
+    assert model.last_updated == model.created_on
+    loaded = exp_models.ExplorationModel.get_by_id('e1')
+    assert loaded == model
+    assert loaded.created_on == model.created_on
+    assert isinstance(loaded.created_on, datetime.datetime)
+
+
+def test_second_put_keeps_created_on(store):
+    model = _exploration('e1')
+    model.put()
+    created = model.created_on
+    model.title = 'Changed'
+    model.put()
+    loaded = exp_models.ExplorationModel.get_by_id('e1')
+    assert loaded.created_on == created
+    assert loaded.last_updated >= created
+    assert loaded.title == 'Changed'
+
+
+def test_get_multi_keeps_order_and_gives_none_for_missing(store):
+    exp_models.ExplorationModel.put_multi(
+        [_exploration('a'), _exploration('b')])
+    found = exp_models.ExplorationModel.get_multi(['b', 'zz', 'a'])
+    assert [m and m.id for m in found] == ['b', None, 'a']
+
+
+def test_get_all_skips_deleted_unless_asked(store):
+    exp_models.ExplorationModel.put_multi([
+        _exploration('a'), _exploration('b', deleted=True),
+        _exploration('c')])
+    assert [m.id for m in exp_models.ExplorationModel.get_all()] == ['a', 'c']
+    assert [m.id for m in exp_models.ExplorationModel.get_all(
+        include_deleted=True)] == ['a', 'b', 'c']
+
+
+def test_delete_and_delete_multi(store):
+    models = [_exploration(i) for i in 'abc']
+    exp_models.ExplorationModel.put_multi(models)
+    models[0].delete()
+    exp_models.ExplorationModel.delete_multi(models[1:2])
+    assert [m.id for m in exp_models.ExplorationModel.get_all()] == ['c']
+
+
+def test_put_multi_writes_nothing_if_one_model_is_invalid(store):
+    good = user_models.UserSettingsModel(id='u1', email='a@b.c')
+    bad = user_models.UserSettingsModel(id='u2')  # email is required
+    with pytest.raises(base_models.ModelDataError,
+                       match=r"UserSettingsModel 'u2': missing required "
+                       r"properties: email"):
+        user_models.UserSettingsModel.put_multi([good, bad])
+    assert user_models.UserSettingsModel.get_by_id('u1') is None
+
+
+def test_models_of_several_kinds_are_kept_apart(store):
+    user_models.UserSettingsModel(id='same', email='a@b.c').put()
+    sample_jobs.NoteModel(id='same', text='hello').put()
+    assert user_models.UserSettingsModel.get_by_id('same').email == 'a@b.c'
+    assert sample_jobs.NoteModel.get_by_id('same').text == 'hello'
+    assert store.count('UserSettingsModel') == 1
+    assert store.count('NoteModel') == 1
+
+
+def test_stored_rows_are_plain_json(store, store_path):
+    user_models.UserSettingsModel(
+        id='u1', email='a@b.c', username=None,
+        last_logged_in=datetime.datetime(2024, 5, 6, 7, 8, 9)).put()
+    with sqlite3.connect(store_path) as conn:
+        kind, data = conn.execute(
+            "SELECT kind, data FROM models WHERE id = 'u1'").fetchone()
+    assert kind == 'UserSettingsModel'
+    stored = json.loads(data)
+    assert stored['email'] == 'a@b.c'
+    assert stored['username'] is None
+    assert stored['last_logged_in'] == '2024-05-06T07:08:09'
+
+
+@pytest.mark.parametrize('payload, message', [
+    ('{not json', 'stored data is not valid JSON'),
+    ('[1, 2]', 'stored data is a list, not an object'),
+    ('{"email": "a@b.c", "shoe_size": 9}',
+     'unknown properties in stored data: shoe_size'),
+    ('{"username": "x"}', 'missing required properties: email'),
+    ('{"email": 42}', 'UserSettingsModel.email expects str, got int'),
+    ('{"email": "a@b.c", "last_logged_in": "yesterday"}',
+     'UserSettingsModel.last_logged_in'),
+])
+def test_bad_stored_data_is_reported_with_kind_id_and_field(payload, message):
+    with pytest.raises(base_models.ModelDataError) as raised:
+        user_models.UserSettingsModel.from_stored('u9', payload)
+    assert "UserSettingsModel 'u9'" in str(raised.value)
+    assert message in str(raised.value)
+
+
+def test_exploration_fetcher_gives_interaction_ids():
+    model = _exploration('e1', states={
+        'Intro': {'content': {}, 'interaction': {'id': 'TextInput'}},
+        'End': {'content': {}, 'interaction': {'id': 'EndExploration'}},
+        'Blank': {}})
+    exploration = exp_fetchers.get_exploration_from_model(model)
+    assert {name: state.interaction.id
+            for name, state in exploration.states.items()} == {
+        'Intro': 'TextInput', 'End': 'EndExploration', 'Blank': None}
+
+
+def test_exploration_fetcher_names_a_malformed_state():
+    model = _exploration('e1', states={'Intro': 'oops'})
+    with pytest.raises(ValueError, match="ExplorationModel 'e1': state "
+                       "'Intro' is a str"):
+        exp_fetchers.get_exploration_from_model(model)
