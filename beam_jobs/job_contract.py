@@ -1,0 +1,99 @@
+"""The rules a one-off job class must follow, checked before any pipeline
+is built, with errors that name the job and the rule it breaks."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from models import base_models
+
+
+class JobContractError(TypeError):
+    """A job class breaks the one-off job contract."""
+
+
+def model_classes_of(job_class: type) -> list[type[base_models.BaseModel]]:
+    """The job's entity_classes_to_map_over(), checked."""
+    name = job_class.__name__
+    try:
+        classes = job_class.entity_classes_to_map_over()
+    except NotImplementedError:
+        raise JobContractError(
+            '%s does not define entity_classes_to_map_over()' % name) from None
+    except Exception as e:
+        raise JobContractError(
+            '%s.entity_classes_to_map_over() raised %s: %s'
+            % (name, type(e).__name__, e)) from e
+    if isinstance(classes, (str, bytes)) or not _is_iterable(classes):
+        raise JobContractError(
+            '%s.entity_classes_to_map_over() must return a list of model '
+            'classes, got %s' % (name, type(classes).__name__))
+    classes = list(classes)
+    if not classes:
+        raise JobContractError(
+            '%s.entity_classes_to_map_over() returned no model classes'
+            % name)
+    for model_class in classes:
+        if not (isinstance(model_class, type) and
+                issubclass(model_class, base_models.BaseModel)):
+            raise JobContractError(
+                '%s.entity_classes_to_map_over() returned %r, which is not a '
+                'model class (a subclass of BaseModel)' % (name, model_class))
+    kinds = [c.kind() for c in classes]
+    duplicated = sorted({k for k in kinds if kinds.count(k) > 1})
+    if duplicated:
+        raise JobContractError(
+            '%s.entity_classes_to_map_over() names %s more than once'
+            % (name, ', '.join(duplicated)))
+    return classes
+
+
+def check_job_class(job_class: Any) -> None:
+    """Raises JobContractError if job_class cannot run as a one-off job."""
+    from beam_jobs import jobs  # The base class lives there.
+    if not (isinstance(job_class, type) and
+            issubclass(job_class, jobs.BaseMapReduceOneOffJobManager)):
+        raise JobContractError(
+            '%r is not a one-off job class (a subclass of '
+            'BaseMapReduceOneOffJobManager)' % (job_class,))
+    if job_class is jobs.BaseMapReduceOneOffJobManager:
+        raise JobContractError(
+            'BaseMapReduceOneOffJobManager is the base class, not a job')
+    model_classes_of(job_class)
+    _check_static(job_class, 'map', ('item',))
+    _check_static(job_class, 'reduce', ('key', 'values'))
+    if getattr(job_class, 'combine', None) is not None:
+        _check_static(job_class, 'combine', ('key', 'values'))
+
+
+def _check_static(
+        job_class: type, method: str, parameters: tuple[str, ...]) -> None:
+    from beam_jobs import jobs
+    name = job_class.__name__
+    owner = next(
+        (k for k in job_class.__mro__ if method in vars(k)), None)
+    if owner is None or owner is jobs.BaseMapReduceOneOffJobManager:
+        raise JobContractError(
+            '%s does not define %s(%s)' % (name, method, ', '.join(parameters)))
+    raw = vars(owner)[method]
+    if not isinstance(raw, staticmethod):
+        raise JobContractError(
+            '%s.%s must be a @staticmethod taking (%s), as the old framework '
+            'required' % (name, method, ', '.join(parameters)))
+    function = raw.__func__
+    try:
+        inspect.signature(function).bind(*parameters)
+    except TypeError:
+        raise JobContractError(
+            '%s.%s%s cannot be called with (%s)' % (
+                name, method, inspect.signature(function),
+                ', '.join(parameters))) from None
+
+
+def _is_iterable(value: Any) -> bool:
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True

@@ -1,0 +1,137 @@
+"""Job run records: what was asked, what happened, and the legal ways a
+run's state may change.
+
+A run moves ``new -> queued -> started -> completed | failed | canceled``;
+a queued run may also be canceled, or fail before it starts. Every change is
+a compare-and-set on the stored state, so two processes cannot both move
+the same run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from typing import Any
+
+from models import storage
+
+STATUS_CODE_NEW = 'new'
+STATUS_CODE_QUEUED = 'queued'
+STATUS_CODE_STARTED = 'started'
+STATUS_CODE_COMPLETED = 'completed'
+STATUS_CODE_FAILED = 'failed'
+STATUS_CODE_CANCELED = 'canceled'
+
+VALID_TRANSITIONS: dict[str, frozenset[str]] = {
+    STATUS_CODE_NEW: frozenset({STATUS_CODE_QUEUED}),
+    STATUS_CODE_QUEUED: frozenset({
+        STATUS_CODE_STARTED, STATUS_CODE_CANCELED, STATUS_CODE_FAILED}),
+    STATUS_CODE_STARTED: frozenset({
+        STATUS_CODE_COMPLETED, STATUS_CODE_FAILED, STATUS_CODE_CANCELED}),
+    STATUS_CODE_COMPLETED: frozenset(),
+    STATUS_CODE_FAILED: frozenset(),
+    STATUS_CODE_CANCELED: frozenset(),
+}
+FINISHED_STATES = frozenset(
+    {STATUS_CODE_COMPLETED, STATUS_CODE_FAILED, STATUS_CODE_CANCELED})
+
+
+class JobRunError(Exception):
+    """A job run cannot be found or cannot do what was asked."""
+
+
+class InvalidTransitionError(JobRunError):
+    """A run was asked to move to a state its current state does not allow."""
+
+
+@dataclasses.dataclass
+class JobRun:
+    """One run of a job, as stored."""
+
+    job_id: str
+    job_type: str
+    state: str
+    shard_count: int | None = None
+    params: dict[str, Any] | None = None
+    pipeline_args: list[str] | None = None
+    runner: str | None = None
+    time_created_msec: float | None = None
+    time_queued_msec: float | None = None
+    time_started_msec: float | None = None
+    time_finished_msec: float | None = None
+    models_read: int | None = None
+    values_emitted: int | None = None
+    output_lines: int | None = None
+    error: str | None = None
+    canceled_by: str | None = None
+    owner_pid: int | None = None
+    owner_host: str | None = None
+    heartbeat_msec: float | None = None
+    external_job_id: str | None = None
+    details: dict[str, Any] | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+
+def now_msec() -> float:
+    """Milliseconds since the epoch, as the old framework reported times."""
+    return time.time() * 1000.0
+
+
+def new_job_id(job_type: str) -> str:
+    """A new, unique, time-ordered id such as ``MyJob-1764300000000-4821``."""
+    return '%s-%d-%04d' % (job_type, now_msec(), random.randrange(10000))
+
+
+def create(job_type: str, pipeline_args: list[str] | None = None) -> JobRun:
+    """Stores a new run in state ``new`` and returns it."""
+    run = JobRun(
+        job_id=new_job_id(job_type), job_type=job_type,
+        state=STATUS_CODE_NEW, pipeline_args=list(pipeline_args or []),
+        time_created_msec=now_msec())
+    storage.get_store().insert_run(dataclasses.asdict(run))
+    return run
+
+
+def get(job_id: str) -> JobRun:
+    """The stored run; raises JobRunError if there is none."""
+    record = storage.get_store().get_run(job_id)
+    if record is None:
+        raise JobRunError('no job run with id %r' % job_id)
+    return JobRun(**record)
+
+
+def list_recent(limit: int = 20, job_type: str | None = None) -> list[JobRun]:
+    """The most recently created runs first."""
+    return [JobRun(**r)
+            for r in storage.get_store().list_runs(limit, job_type)]
+
+
+def transition(job_id: str, to_state: str, **changes: Any) -> JobRun:
+    """Moves a run to to_state with the given field changes, atomically.
+
+    Raises InvalidTransitionError, naming both states, if the run's current
+    state does not allow the move (including when another process moved it
+    first).
+    """
+    from_states = [s for s, targets in VALID_TRANSITIONS.items()
+                   if to_state in targets]
+    if to_state not in VALID_TRANSITIONS:
+        raise JobRunError('unknown job state %r' % to_state)
+    changes['state'] = to_state
+    if not storage.get_store().update_run(job_id, changes, from_states):
+        current = get(job_id)
+        raise InvalidTransitionError(
+            'job %s cannot go from %s to %s' % (
+                job_id, current.state, to_state))
+    return get(job_id)
+
+
+def update(job_id: str, **changes: Any) -> None:
+    """Changes fields of a run without changing its state."""
+    if 'state' in changes:
+        raise JobRunError('use transition() to change a run\'s state')
+    storage.get_store().update_run(job_id, changes)

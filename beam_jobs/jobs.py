@@ -1,0 +1,161 @@
+"""The one-off MapReduce job API, as App Engine-era job authors know it.
+
+A job subclasses :class:`BaseMapReduceOneOffJobManager` and defines
+``entity_classes_to_map_over``, a static ``map`` and a static ``reduce``;
+it may override ``enqueue`` to set ``shard_count``. The framework compiles it
+into a Beam pipeline (see :mod:`pipelines.compiler`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator, Sequence
+
+from beam_jobs import job_runs
+from beam_jobs import launcher
+from beam_jobs import mapper_context
+from models import storage
+
+DEFAULT_SHARD_COUNT = 8
+
+
+class MapperParamError(KeyError):
+    """get_mapper_param was asked for a parameter the run was not given, or
+    outside a map or reduce call."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class BaseMapReduceOneOffJobManager:
+    """Base class of one-off jobs that map over every model of some classes.
+
+    Author API (what a job defines)::
+
+        @classmethod
+        def entity_classes_to_map_over(cls): return [SomeModel]
+        @staticmethod
+        def map(item): yield (key, value)
+        @staticmethod
+        def reduce(key, values): yield output   # values is a list
+
+    Lifecycle API (what callers use)::
+
+        job_id = MyJob.create_new()
+        MyJob.enqueue(job_id)            # runs to completion locally
+        MyJob.get_status_code(job_id)    # 'completed'
+        MyJob.get_output(job_id)         # ['...', ...]
+    """
+
+    # Author API.
+    @classmethod
+    def entity_classes_to_map_over(cls) -> Sequence[type]:
+        """The model classes whose every instance is passed to map."""
+        raise NotImplementedError(
+            '%s must define entity_classes_to_map_over()' % cls.__name__)
+
+    @staticmethod
+    def map(item: Any) -> Iterable[tuple[Any, Any]]:
+        """Yields (key, value) pairs for one model (deleted ones included)."""
+        raise NotImplementedError('map() is not defined')
+
+    @staticmethod
+    def reduce(key: Any, values: list[Any]) -> Iterable[Any]:
+        """Yields output for one key; each value's str() is a line."""
+        raise NotImplementedError('reduce() is not defined')
+
+    # Lifecycle API.
+    @classmethod
+    def create_new(cls, pipeline_args: Sequence[str] | None = None) -> str:
+        """Creates a run in state ``new`` and returns its job id.
+
+        pipeline_args are Beam pipeline options (``--runner``,
+        ``--direct_num_workers=2``, ...) stored with the run and used when
+        it is enqueued.
+        """
+        from beam_jobs import job_contract
+        job_contract.check_job_class(cls)
+        return job_runs.create(cls.__name__, list(pipeline_args or [])).job_id
+
+    @classmethod
+    def enqueue(cls, job_id: str,
+                additional_job_params: dict[str, Any] | None = None,
+                shard_count: int = DEFAULT_SHARD_COUNT) -> None:
+        """Queues the run and, with the local runner, runs it to completion.
+
+        additional_job_params are readable in map and reduce through
+        get_mapper_param. shard_count is how many key ranges each model
+        kind is read in, i.e. the read's parallelism.
+        """
+        launcher.enqueue(cls, job_id, additional_job_params, shard_count)
+
+    @classmethod
+    def get_run(cls, job_id: str) -> job_runs.JobRun:
+        """The full run record of one of this job's runs."""
+        return launcher.own_run(cls, job_id)
+
+    @classmethod
+    def get_status_code(cls, job_id: str) -> str:
+        """new, queued, started, completed, failed or canceled."""
+        return cls.get_run(job_id).state
+
+    @classmethod
+    def get_output(cls, job_id: str) -> list[str]:
+        """The str() of every value reduce yielded, ordered by key; empty
+        until the run has completed."""
+        return list(cls.iter_output(job_id))
+
+    @classmethod
+    def iter_output(cls, job_id: str) -> Iterator[str]:
+        """get_output, streamed: for output too large to hold at once."""
+        if cls.get_run(job_id).state != job_runs.STATUS_CODE_COMPLETED:
+            return iter(())
+        return storage.get_store().read_output(job_id)
+
+    @classmethod
+    def get_error(cls, job_id: str) -> str | None:
+        """Why the run failed or was canceled, or None."""
+        return cls.get_run(job_id).error
+
+    @classmethod
+    def get_time_queued_msec(cls, job_id: str) -> float | None:
+        return cls.get_run(job_id).time_queued_msec
+
+    @classmethod
+    def get_time_started_msec(cls, job_id: str) -> float | None:
+        return cls.get_run(job_id).time_started_msec
+
+    @classmethod
+    def get_time_finished_msec(cls, job_id: str) -> float | None:
+        return cls.get_run(job_id).time_finished_msec
+
+    @classmethod
+    def cancel(cls, job_id: str, user_id: str | None) -> None:
+        """Cancels a queued or started run, recording who did, and discards
+        its output. Raises InvalidTransitionError for any other state."""
+        launcher.own_run(cls, job_id)
+        who = user_id or 'system'
+        job_runs.transition(
+            job_id, job_runs.STATUS_CODE_CANCELED, canceled_by=who,
+            error='Canceled by %s' % who,
+            time_finished_msec=job_runs.now_msec())
+        storage.get_store().delete_output(job_id)
+
+    @classmethod
+    def get_mapper_param(cls, param_name: str) -> Any:
+        """A value of the run's additional_job_params, inside map or reduce.
+
+        Works in whichever process runs the call: the parameters travel
+        with the pipeline.
+        """
+        active = mapper_context.current()
+        if active is None:
+            raise MapperParamError(
+                '%s.get_mapper_param(%r) called outside map or reduce'
+                % (cls.__name__, param_name))
+        job_name, params = active
+        if param_name not in params:
+            raise MapperParamError(
+                '%s has no mapper parameter %r (given: %s)' % (
+                    job_name, param_name,
+                    ', '.join(sorted(params)) or 'none'))
+        return params[param_name]

@@ -1,0 +1,177 @@
+"""Starting a job run: checking what was asked, compiling the job, running
+its pipeline and recording what happened in the run record."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import traceback
+from typing import Any, Mapping
+
+import apache_beam as beam
+
+from beam_jobs import job_contract
+from beam_jobs import job_runs
+from models import storage
+from pipelines import compiler
+from pipelines import metrics
+from pipelines import options as pipeline_options
+
+MAX_SHARD_COUNT = 1024
+# How much of a failure's traceback the run record keeps.
+ERROR_TRACEBACK_LINES = 30
+
+
+class JobLaunchError(ValueError):
+    """A run cannot be started as asked; nothing was started."""
+
+
+class OutputLostError(RuntimeError):
+    """The store holds fewer output lines than the pipeline wrote."""
+
+
+def own_run(job_class: type, job_id: str) -> job_runs.JobRun:
+    """The run job_id, which must belong to job_class."""
+    run = job_runs.get(job_id)
+    if run.job_type != job_class.__name__:
+        raise JobLaunchError(
+            'job %s is a run of %s, not of %s'
+            % (job_id, run.job_type, job_class.__name__))
+    return run
+
+
+def checked_shard_count(job_class: type, shard_count: Any) -> int:
+    """shard_count if it is a whole number from 1 to MAX_SHARD_COUNT."""
+    if (isinstance(shard_count, bool) or not isinstance(shard_count, int)
+            or not 1 <= shard_count <= MAX_SHARD_COUNT):
+        raise JobLaunchError(
+            '%s: shard_count must be a whole number from 1 to %d, got %r'
+            % (job_class.__name__, MAX_SHARD_COUNT, shard_count))
+    return shard_count
+
+
+def checked_params(
+        job_class: type, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """additional_job_params as a plain dict of JSON-like values; they are
+    stored with the run and shipped to the workers as data."""
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise JobLaunchError(
+            '%s: additional_job_params must be a dict, got %s'
+            % (job_class.__name__, type(params).__name__))
+    for name, value in params.items():
+        if not isinstance(name, str):
+            raise JobLaunchError(
+                '%s: parameter names must be strings, got %r'
+                % (job_class.__name__, name))
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as e:
+            raise JobLaunchError(
+                '%s: parameter %r is not JSON-like data: %s'
+                % (job_class.__name__, name, e)) from e
+    return dict(params)
+
+
+def enqueue(job_class: type, job_id: str,
+            params: Mapping[str, Any] | None, shard_count: int) -> None:
+    """Queues the run job_id of job_class and, with the local runner, runs
+    it to completion in this process.
+
+    Raises JobContractError, JobLaunchError or PipelineOptionsError, leaving
+    the run ``new``, if the job or what was asked of it is wrong. Failures
+    of the pipeline itself do not raise: they are recorded in the run.
+    """
+    job_contract.check_job_class(job_class)
+    params = checked_params(job_class, params)
+    shard_count = checked_shard_count(job_class, shard_count)
+    run = own_run(job_class, job_id)
+    try:
+        options = pipeline_options.parse(run.pipeline_args or [])
+    except pipeline_options.PipelineOptionsError as e:
+        raise JobLaunchError('%s: %s' % (job_class.__name__, e)) from e
+    runner = pipeline_options.runner_name(options)
+    if not pipeline_options.is_local(options):
+        raise JobLaunchError(
+            '%s: the runner %s is not supported; use the local runner'
+            % (job_class.__name__, runner))
+    job_runs.transition(
+        job_id, job_runs.STATUS_CODE_QUEUED, params=params,
+        shard_count=shard_count, runner=runner,
+        time_queued_msec=job_runs.now_msec())
+    _run_locally(compiler.JobSpec(
+        job_class=job_class, job_id=job_id,
+        store_url=storage.default_store_url(), shard_count=shard_count,
+        params=params), options)
+
+
+def _run_locally(spec: compiler.JobSpec,
+                 options: beam.options.pipeline_options.PipelineOptions
+                 ) -> None:
+    now = job_runs.now_msec()
+    job_runs.transition(
+        spec.job_id, job_runs.STATUS_CODE_STARTED, time_started_msec=now,
+        heartbeat_msec=now, owner_pid=os.getpid(),
+        owner_host=socket.gethostname())
+    try:
+        pipeline = beam.Pipeline(
+            runner=pipeline_options.local_runner(), options=options)
+        compiler.compile_job(pipeline, spec)
+        result = pipeline.run()
+        result.wait_until_finish()
+        counts = metrics.read_counters(result)
+        stored = storage.get_store(spec.store_url).count_output(spec.job_id)
+        if stored != counts[metrics.OUTPUT_LINES]:
+            raise OutputLostError(
+                'the pipeline wrote %d output lines but the store holds %d'
+                % (counts[metrics.OUTPUT_LINES], stored))
+    except BaseException as e:  # Ctrl-C too: never leave a run started.
+        _record_failure(spec, e)
+        if not isinstance(e, Exception):
+            raise
+        return
+    _finish(spec.job_id, spec.store_url, job_runs.STATUS_CODE_COMPLETED,
+            models_read=counts[metrics.MODELS_READ],
+            values_emitted=counts[metrics.VALUES_EMITTED],
+            output_lines=stored,
+            details={metrics.KEY_RANGES: counts[metrics.KEY_RANGES],
+                     metrics.KEYS_REDUCED: counts[metrics.KEYS_REDUCED]})
+
+
+def _record_failure(spec: compiler.JobSpec, error: BaseException) -> None:
+    _finish(spec.job_id, spec.store_url, job_runs.STATUS_CODE_FAILED,
+            error=describe_failure(spec.job_name, error))
+
+
+def _finish(job_id: str, store_url: str, state: str, **changes: Any) -> None:
+    """Moves a started run to its final state. Output is kept only for a
+    completed run: a run that failed, or was canceled meanwhile, never
+    leaves partial output behind."""
+    store = storage.get_store(store_url)
+    if state != job_runs.STATUS_CODE_COMPLETED:
+        store.delete_output(job_id)
+    try:
+        job_runs.transition(
+            job_id, state, time_finished_msec=job_runs.now_msec(), **changes)
+    except job_runs.InvalidTransitionError:
+        # Canceled while running: the cancel stands, the output goes.
+        store.delete_output(job_id)
+
+
+def describe_failure(job_name: str, error: BaseException) -> str:
+    """One line naming the job and the error, then the traceback's tail.
+
+    Beam re-raises a DoFn's exception inside a long wrapper; the line shows
+    the innermost error, which is the job author's own.
+    """
+    root = error
+    while root.__cause__ is not None or root.__context__ is not None:
+        root = root.__cause__ or root.__context__
+    detail = str(root).strip().splitlines()
+    summary = '%s failed: %s: %s' % (
+        job_name, type(root).__name__, detail[-1] if detail else '')
+    lines = traceback.format_exception(error)
+    tail = ''.join(lines).rstrip().splitlines()[-ERROR_TRACEBACK_LINES:]
+    return summary + '\n' + '\n'.join(tail)

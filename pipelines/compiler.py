@@ -1,0 +1,66 @@
+"""Compiles a one-off job class and a run into one Beam pipeline:
+
+    Read<Kind> (one per model class) -> Flatten -> Map -> GroupByKey
+    -> Reduce -> WriteOutput
+
+All steps sit under a composite labelled with the job's name, so the
+runner's step names (and the Dataflow console) say which job they belong to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import apache_beam as beam
+
+from beam_jobs import job_contract
+from pipelines import model_io
+from pipelines import stages
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSpec:
+    """Everything the pipeline of one run needs; picklable."""
+
+    job_class: type
+    job_id: str
+    store_url: str
+    shard_count: int
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def job_name(self) -> str:
+        return self.job_class.__name__
+
+
+class CompiledJob(beam.PTransform):
+    """The whole job as one composite transform over a pipeline's start."""
+
+    def __init__(self, spec: JobSpec) -> None:
+        super().__init__()
+        self._spec = spec
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> Any:
+        spec = self._spec
+        reads = [
+            pbegin | 'Read%s' % model_class.kind() >> model_io.ReadModels(
+                model_class, spec.store_url, spec.shard_count)
+            for model_class in job_contract.model_classes_of(spec.job_class)]
+        models = (reads[0] if len(reads) == 1
+                  else tuple(reads) | 'FlattenModels' >> beam.Flatten())
+        return (
+            models
+            | 'Map' >> stages.MapModels(
+                spec.job_class, spec.params, spec.store_url)
+            | 'GroupByKey' >> beam.GroupByKey()
+            | 'Reduce' >> stages.ReduceGroups(
+                spec.job_class, spec.params, spec.store_url)
+            | 'WriteOutput' >> model_io.WriteJobOutput(
+                spec.store_url, spec.job_id))
+
+
+def compile_job(pipeline: beam.Pipeline, spec: JobSpec) -> beam.Pipeline:
+    """Adds the job's steps to pipeline and returns the pipeline."""
+    _ = pipeline | spec.job_name >> CompiledJob(spec)
+    return pipeline

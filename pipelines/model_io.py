@@ -1,0 +1,141 @@
+"""Beam I/O over a model store: reading models by key range, and writing a
+run's output lines."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, NamedTuple
+
+import apache_beam as beam
+
+from models import base_models
+from models import storage
+from pipelines import metrics
+
+OUTPUT_BATCH_SIZE = 500
+
+
+class KeyRange(NamedTuple):
+    """The ids start <= id < end of one kind; None bounds are open.
+
+    An empty range (start == end, both set) reads nothing: it stands for a
+    split of a kind that has fewer models than splits.
+    """
+
+    kind: str
+    start: str | None
+    end: str | None
+
+
+def split_key_ranges(
+        store: storage.ModelStore, kind: str,
+        num_splits: int) -> list[KeyRange]:
+    """Exactly num_splits ranges that together cover the kind, of about
+    equal size."""
+    points = store.split_points(kind, num_splits)
+    bounds = [None, *points, None]
+    ranges = [KeyRange(kind, lo, hi) for lo, hi in zip(bounds, bounds[1:])]
+    while len(ranges) < num_splits:
+        ranges.append(KeyRange(kind, '', ''))
+    return ranges
+
+
+class _SplitKindFn(beam.DoFn):
+    """kind -> its key ranges, computed where the pipeline runs."""
+
+    def __init__(self, store_url: str, num_splits: int) -> None:
+        self._store_url = store_url
+        self._num_splits = num_splits
+        self._ranges = metrics.counter(metrics.KEY_RANGES)
+
+    def process(self, kind: str) -> Iterator[KeyRange]:
+        ranges = split_key_ranges(
+            storage.get_store(self._store_url), kind, self._num_splits)
+        self._ranges.inc(len(ranges))
+        yield from ranges
+
+
+class _ReadKeyRangeFn(beam.DoFn):
+    """A key range -> the models in it, streamed page by page."""
+
+    def __init__(self, model_class: type[base_models.BaseModel],
+                 store_url: str) -> None:
+        self._model_class = model_class
+        self._store_url = store_url
+        self._read = metrics.counter(metrics.MODELS_READ)
+
+    def process(self, key_range: KeyRange) -> Iterator[base_models.BaseModel]:
+        if key_range.start == key_range.end and key_range.start is not None:
+            return
+        store = storage.get_store(self._store_url)
+        from_stored = self._model_class.from_stored
+        for model_id, payload in store.scan(
+                key_range.kind, key_range.start, key_range.end):
+            self._read.inc()
+            yield from_stored(model_id, payload)
+
+
+class ReadModels(beam.PTransform):
+    """Reads every model of one class from a store, in num_splits parts.
+
+    Only the split descriptors are reshuffled, so that the runner can spread
+    the ranges over workers without moving every model through a shuffle.
+    """
+
+    def __init__(self, model_class: type[base_models.BaseModel],
+                 store_url: str, num_splits: int) -> None:
+        super().__init__()
+        self._model_class = model_class
+        self._store_url = storage.normalize_store_url(store_url)
+        self._num_splits = num_splits
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        return (
+            pbegin
+            | 'Kind' >> beam.Create([self._model_class.kind()])
+            | 'SplitKeyRanges' >> beam.ParDo(
+                _SplitKindFn(self._store_url, self._num_splits))
+            | 'ReshuffleRanges' >> beam.Reshuffle()
+            | 'ReadKeyRange' >> beam.ParDo(
+                _ReadKeyRangeFn(self._model_class, self._store_url)))
+
+
+class _WriteOutputFn(beam.DoFn):
+    """Writes (sort_key, index, line) rows in batches, one transaction each."""
+
+    def __init__(self, store_url: str, job_id: str) -> None:
+        self._store_url = store_url
+        self._job_id = job_id
+        self._written = metrics.counter(metrics.OUTPUT_LINES)
+        self._batch: list[tuple[str, int, str]] = []
+
+    def start_bundle(self) -> None:
+        self._batch = []
+
+    def process(self, row: tuple[str, int, str]) -> None:
+        self._batch.append(row)
+        if len(self._batch) >= OUTPUT_BATCH_SIZE:
+            self._flush()
+
+    def finish_bundle(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            storage.get_store(self._store_url).write_output(
+                self._job_id, self._batch)
+            self._written.inc(len(self._batch))
+            self._batch = []
+
+
+class WriteJobOutput(beam.PTransform):
+    """Stores a run's output rows; writing a row twice keeps one copy, so a
+    retried bundle does not duplicate output."""
+
+    def __init__(self, store_url: str, job_id: str) -> None:
+        super().__init__()
+        self._store_url = storage.normalize_store_url(store_url)
+        self._job_id = job_id
+
+    def expand(self, rows: beam.PCollection) -> Any:
+        return rows | 'WriteBatches' >> beam.ParDo(
+            _WriteOutputFn(self._store_url, self._job_id))

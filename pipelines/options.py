@@ -1,0 +1,70 @@
+"""Pipeline options for a job run, and the runner they select.
+
+Locally the runner is Beam's in-process FnApiRunner, chosen explicitly:
+in Beam 2.77 the DirectRunner first tries to download a Prism binary, which
+fails offline and would silently change runners between machines.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Sequence
+
+from apache_beam.options import pipeline_options as beam_options
+from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+LOCAL_RUNNER = 'FnApiRunner'
+# Names a user may give for the local runner; all mean FnApiRunner.
+_LOCAL_RUNNER_NAMES = frozenset(
+    {'', 'directrunner', 'direct', 'fnapirunner', 'bundlebasedirectrunner',
+     'switchingdirectrunner'})
+
+
+class PipelineOptionsError(ValueError):
+    """The pipeline options given for a run cannot be used."""
+
+
+def parse(args: Sequence[str]) -> beam_options.PipelineOptions:
+    """Beam PipelineOptions from command-line style args, checked.
+
+    Unknown options are refused (Beam itself only logs and drops them), as
+    is ``--direct_running_mode=multi_threading``, which lost elements at
+    GroupByKey in tests on these machines.
+    """
+    args = list(args)
+    options = beam_options.PipelineOptions(args)
+    known = beam_options.PipelineOptions([]).get_all_options()
+    given = options.get_all_options(retain_unknown_options=True)
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        suggestions = difflib.get_close_matches(unknown[0], list(known), n=1)
+        raise PipelineOptionsError(
+            'unknown pipeline option --%s%s' % (
+                unknown[0],
+                '; did you mean --%s?' % suggestions[0] if suggestions else ''))
+    direct = options.view_as(beam_options.DirectOptions)
+    if direct.direct_running_mode == 'multi_threading':
+        raise PipelineOptionsError(
+            '--direct_running_mode=multi_threading is not supported: it lost '
+            'elements at GroupByKey in tests; use multi_processing (with '
+            '--direct_num_workers=N) or the default in_memory')
+    return options
+
+
+def runner_name(options: beam_options.PipelineOptions) -> str:
+    """FnApiRunner for every local runner name, else the name given."""
+    name = options.view_as(beam_options.StandardOptions).runner or ''
+    if not isinstance(name, str):
+        name = type(name).__name__
+    return LOCAL_RUNNER if name.lower() in _LOCAL_RUNNER_NAMES else name
+
+
+def is_local(options: beam_options.PipelineOptions) -> bool:
+    """Whether the run executes in this process (and its local workers)."""
+    return runner_name(options) == LOCAL_RUNNER
+
+
+def local_runner() -> fn_runner.FnApiRunner:
+    """The runner for local runs and tests. It reads
+    --direct_running_mode and --direct_num_workers from the options."""
+    return fn_runner.FnApiRunner()

@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""beam-jobs command line: run registered one-off jobs and read their runs.
+
+    python run_pipeline.py list
+    python run_pipeline.py run InteractionAuditOneOffJob [--shard_count N]
+        [--param key=value ...] [any Beam pipeline option]
+    python run_pipeline.py jobs | status JOB_ID | output JOB_ID
+    python run_pipeline.py cancel JOB_ID [--user NAME]
+    python run_pipeline.py seed-demo [--explorations N] [--users N]
+
+The store is --store PATH (before the command), else $BEAM_JOBS_STORE, else
+.data/beam_jobs.sqlite3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import sys
+from typing import Any, Callable, Sequence, TextIO
+
+from beam_jobs import demo_data
+from beam_jobs import job_contract
+from beam_jobs import job_runs
+from beam_jobs import jobs
+from beam_jobs import jobs_registry
+from beam_jobs import launcher
+from models import storage
+from pipelines import options as pipeline_options
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+# Errors that are the user's to fix: shown as one line, never a traceback.
+USER_ERRORS = (
+    job_contract.JobContractError, launcher.JobLaunchError,
+    job_runs.JobRunError, jobs_registry.UnknownJobError,
+    pipeline_options.PipelineOptionsError, storage.StoreError)
+
+
+class CommandError(Exception):
+    """A command cannot do what was asked; the message says why."""
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """'key=value' -> (key, value). The value is read as JSON when it is
+    valid JSON (numbers, true, null, "quoted", [lists]), else kept as the
+    string given; it is data, never evaluated as code."""
+    key, sep, raw = text.partition('=')
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(
+            'expected key=value, got %r' % text)
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value
+
+
+def _format_msec(msec: float | None) -> str:
+    if msec is None:
+        return '-'
+    return datetime.datetime.fromtimestamp(
+        msec / 1000, datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC')
+
+
+def _duration(run: job_runs.JobRun) -> str:
+    if run.time_started_msec is None:
+        return '-'
+    end = run.time_finished_msec or job_runs.now_msec()
+    return '%.1fs' % ((end - run.time_started_msec) / 1000)
+
+
+def _print_status(run: job_runs.JobRun, out: TextIO) -> None:
+    rows = [
+        ('job id', run.job_id), ('job', run.job_type), ('state', run.state),
+        ('runner', run.runner or '-'),
+        ('shard count', run.shard_count if run.shard_count else '-'),
+        ('params', json.dumps(run.params or {}, sort_keys=True)),
+        ('pipeline options', ' '.join(run.pipeline_args or []) or '-'),
+        ('created', _format_msec(run.time_created_msec)),
+        ('queued', _format_msec(run.time_queued_msec)),
+        ('started', _format_msec(run.time_started_msec)),
+        ('finished', _format_msec(run.time_finished_msec)),
+        ('duration', _duration(run)),
+        ('models read', _count(run.models_read)),
+        ('values emitted', _count(run.values_emitted)),
+        ('output lines', _count(run.output_lines)),
+    ]
+    if run.details:
+        rows.append(('details', json.dumps(run.details, sort_keys=True)))
+    if run.canceled_by:
+        rows.append(('canceled by', run.canceled_by))
+    for label, value in rows:
+        out.write('%-17s %s\n' % (label + ':', value))
+    if run.error:
+        out.write('error:\n')
+        for line in run.error.splitlines():
+            out.write('  %s\n' % line)
+
+
+def _count(value: int | None) -> str:
+    return '-' if value is None else '{:,}'.format(value)
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    for job_class in jobs_registry.get_all_one_off_job_classes():
+        kinds = ', '.join(c.kind() for c in
+                          job_contract.model_classes_of(job_class))
+        doc = (job_class.__doc__ or '').strip().splitlines()
+        out.write('%-38s %-24s %s\n' % (
+            job_class.__name__, kinds, doc[0] if doc else ''))
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    job_class = jobs_registry.get_job_class_by_name(args.job)
+    params = dict(args.param or [])
+    pipeline_options.parse(args.pipeline_args)  # Refuse bad options early.
+    job_id = job_class.create_new(pipeline_args=args.pipeline_args)
+    sys.stderr.write('%s: running %s on %s\n' % (
+        job_id, job_class.__name__, storage.default_store_url()))
+    if args.shard_count is None:
+        job_class.enqueue(job_id, additional_job_params=params or None)
+    else:
+        # An explicit --shard_count overrides what the job's own enqueue
+        # override would choose.
+        jobs.BaseMapReduceOneOffJobManager.enqueue.__func__(
+            job_class, job_id, params or None, args.shard_count)
+    run = job_runs.get(job_id)
+    if run.state == job_runs.STATUS_CODE_COMPLETED:
+        for line in storage.get_store().read_output(job_id):
+            out.write(line + '\n')
+    sys.stderr.write('%s: %s in %s; %s models read, %s output lines\n' % (
+        job_id, run.state, _duration(run), _count(run.models_read),
+        _count(run.output_lines)))
+    if run.state != job_runs.STATUS_CODE_COMPLETED:
+        sys.stderr.write('%s\n' % (run.error or ''))
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_jobs(args: argparse.Namespace, out: TextIO) -> int:
+    runs = job_runs.list_recent(limit=args.limit, job_type=args.job)
+    out.write('%-48s %-10s %-24s %9s %12s %12s\n' % (
+        'JOB ID', 'STATE', 'QUEUED', 'DURATION', 'MODELS READ', 'OUTPUT'))
+    for run in runs:
+        out.write('%-48s %-10s %-24s %9s %12s %12s\n' % (
+            run.job_id, run.state, _format_msec(run.time_queued_msec),
+            _duration(run), _count(run.models_read),
+            _count(run.output_lines)))
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    run = job_runs.get(args.job_id)
+    _print_status(run, out)
+    return EXIT_FAILED if run.state == job_runs.STATUS_CODE_FAILED else EXIT_OK
+
+
+def cmd_output(args: argparse.Namespace, out: TextIO) -> int:
+    run = job_runs.get(args.job_id)
+    if run.state != job_runs.STATUS_CODE_COMPLETED:
+        raise CommandError(
+            'job %s is %s; output is available once it has completed%s' % (
+                run.job_id, run.state,
+                ' (error: %s)' % run.error.splitlines()[0]
+                if run.error else ''))
+    for line in storage.get_store().read_output(run.job_id):
+        out.write(line + '\n')
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace, out: TextIO) -> int:
+    run = job_runs.get(args.job_id)
+    job_class = jobs_registry.get_job_class_by_name(run.job_type)
+    if run.state not in (job_runs.STATUS_CODE_QUEUED,
+                         job_runs.STATUS_CODE_STARTED):
+        raise CommandError(
+            'job %s is %s; only queued or started jobs can be canceled'
+            % (run.job_id, run.state))
+    job_class.cancel(run.job_id, args.user)
+    out.write('%s: canceled by %s\n' % (run.job_id, args.user))
+    return EXIT_OK
+
+
+def cmd_seed_demo(args: argparse.Namespace, out: TextIO) -> int:
+    demo_data.seed(args.explorations, args.users, seed=args.seed)
+    out.write('seeded %d explorations and %d users into %s\n' % (
+        args.explorations, args.users, storage.default_store_url()))
+    return EXIT_OK
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError('must be 0 or more')
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='run_pipeline.py',
+        description='Run one-off MapReduce jobs as Apache Beam pipelines.')
+    parser.add_argument(
+        '--store', help='the store: a SQLite file path (default: '
+        '$%s, else %s)' % (storage.STORE_ENV_VAR, storage.DEFAULT_STORE_PATH))
+    commands = parser.add_subparsers(dest='command', metavar='COMMAND')
+    commands.required = True
+
+    def add(name: str, handler: Callable, help_text: str
+            ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    add('list', cmd_list, 'list the registered one-off jobs')
+    run = add('run', cmd_run,
+              'run a registered job to completion and print its output; '
+              'other --options are passed to Beam as pipeline options')
+    run.add_argument('job', help='the job class name, as `list` shows it')
+    run.add_argument('--shard_count', type=int,
+                     help='key ranges per model kind (overrides the job)')
+    run.add_argument('--param', type=parse_param, action='append',
+                     metavar='KEY=VALUE',
+                     help='a job parameter for get_mapper_param (repeatable)')
+    jobs_cmd = add('jobs', cmd_jobs, 'list recent job runs, newest first')
+    jobs_cmd.add_argument('--limit', type=_non_negative, default=20)
+    jobs_cmd.add_argument('--job', help='only runs of this job class')
+    status = add('status', cmd_status, 'show everything about one run')
+    status.add_argument('job_id')
+    output = add('output', cmd_output, 'print the output of a completed run')
+    output.add_argument('job_id')
+    cancel = add('cancel', cmd_cancel, 'cancel a queued or started run')
+    cancel.add_argument('job_id')
+    cancel.add_argument('--user', default='cli', help='who is canceling')
+    seed = add('seed-demo', cmd_seed_demo,
+               'fill the store with generated example explorations and users')
+    seed.add_argument('--explorations', type=_non_negative, default=200)
+    seed.add_argument('--users', type=_non_negative, default=500)
+    seed.add_argument('--seed', type=int, default=0,
+                      help='random seed: the same seed gives the same data')
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == 'run':
+        args.pipeline_args = extra
+    elif extra:
+        parser.error('unrecognized arguments: %s' % ' '.join(extra))
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        if args.store:
+            storage.set_default_store(args.store)
+        return args.handler(args, out)
+    except (CommandError, *USER_ERRORS) as e:
+        sys.stderr.write('error: %s\n' % e)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        sys.stderr.write('interrupted\n')
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""Packaging for beam-jobs: one-off MapReduce jobs run as Apache Beam
+pipelines."""
+
+import setuptools
+
+BEAM_VERSION = '2.77.0'
+
+setuptools.setup(
+    name='beam-jobs',
+    version='0.1.0',
+    description=('Run App Engine-style one-off MapReduce jobs as Apache Beam '
+                 'pipelines, locally and on Dataflow.'),
+    python_requires='>=3.11',
+    packages=setuptools.find_packages(
+        include=['beam_jobs', 'beam_jobs.*', 'models', 'models.*',
+                 'pipelines', 'pipelines.*']),
+    py_modules=['run_pipeline'],
+    install_requires=['apache-beam==%s' % BEAM_VERSION],
+    extras_require={
+        'test': ['pytest==9.2.0'],
+        'gcp': ['apache-beam[gcp]==%s' % BEAM_VERSION],
+    },
+    entry_points={'console_scripts': ['beam-jobs=run_pipeline:main']},
+)

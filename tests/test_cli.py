@@ -1,0 +1,147 @@
+"""The command line, called as a user would."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+import run_pipeline
+from beam_jobs import exp_jobs_one_off
+from beam_jobs import job_runs
+from models import storage
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cli(store_path, *args):
+    out = io.StringIO()
+    code = run_pipeline.main(['--store', store_path, *args], out=out)
+    storage.set_default_store(None)
+    return code, out.getvalue()
+
+
+@pytest.fixture
+def seeded(store_path):
+    code, text = _cli(store_path, 'seed-demo', '--explorations', '40',
+                      '--users', '30')
+    assert code == 0
+    assert 'seeded 40 explorations and 30 users' in text
+    return store_path
+
+
+def test_run_prints_output_and_output_reads_it_back(seeded, capsys):
+    code, printed = _cli(seeded, 'run', 'InteractionAuditOneOffJob')
+    assert code == 0
+    storage.set_default_store(seeded)
+    run = job_runs.list_recent(1)[0]
+    job = exp_jobs_one_off.InteractionAuditOneOffJob
+    assert printed.splitlines() == job.get_output(run.job_id)
+    assert run.shard_count == 64
+    code, again = _cli(seeded, 'output', run.job_id)
+    assert code == 0 and again == printed
+    assert 'completed' in capsys.readouterr().err
+
+
+def test_run_with_shard_count_and_params(seeded):
+    code, printed = _cli(seeded, 'run', 'InactiveUsersOneOffJob',
+                         '--shard_count', '5', '--param',
+                         'cutoff_date=2021-06-01')
+    assert code == 0
+    assert printed.startswith("('inactive', ")
+    storage.set_default_store(seeded)
+    run = job_runs.list_recent(1)[0]
+    assert run.shard_count == 5
+    assert run.params == {'cutoff_date': '2021-06-01'}
+    assert run.details['key_ranges'] == 5
+
+
+def test_params_are_data_never_code():
+    assert run_pipeline.parse_param('n=3') == ('n', 3)
+    assert run_pipeline.parse_param('s=__import__("os")') == (
+        's', '__import__("os")')
+    assert run_pipeline.parse_param('eq=a=b') == ('eq', 'a=b')
+
+
+def test_jobs_and_status(seeded):
+    _cli(seeded, 'run', 'EmailDomainCountOneOffJob')
+    code, listing = _cli(seeded, 'jobs')
+    assert code == 0
+    assert 'EmailDomainCountOneOffJob-' in listing and 'completed' in listing
+    job_id = listing.splitlines()[1].split()[0]
+    code, status = _cli(seeded, 'status', job_id)
+    assert code == 0
+    assert 'state:            completed' in status
+    assert 'models read:      30' in status
+
+
+def test_list_shows_registered_jobs(store_path):
+    code, listing = _cli(store_path, 'list')
+    assert code == 0
+    assert 'InteractionAuditOneOffJob' in listing
+    assert 'ExplorationModel' in listing
+
+
+@pytest.mark.parametrize('args, message', [
+    (['run', 'NoSuchJob'], "error: no registered one-off job named "
+     "'NoSuchJob'"),
+    (['status', 'nope'], "error: no job run with id 'nope'"),
+    (['run', 'InteractionAuditOneOffJob', '--direct_running_mode',
+      'multi_threading'], 'error: --direct_running_mode=multi_threading is '
+     'not supported'),
+    (['run', 'InteractionAuditOneOffJob', '--shard_count', '0'],
+     'error: InteractionAuditOneOffJob: shard_count must be'),
+    (['run', 'InteractionAuditOneOffJob', '--runner', 'NoSuchRunner'],
+     'error: InteractionAuditOneOffJob: the runner NoSuchRunner is not '
+     'supported'),
+])
+def test_user_mistakes_are_one_line_and_fail(store_path, capsys, args,
+                                             message):
+    code, _ = _cli(store_path, *args)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert message in err
+    assert 'Traceback' not in err
+
+
+def test_output_of_a_failed_run_is_refused(store_path, capsys):
+    storage.set_default_store(store_path)
+    job_id = job_runs.create('InteractionAuditOneOffJob').job_id
+    code, _ = _cli(store_path, 'output', job_id)
+    assert code == 1
+    assert 'is new; output is available once it has completed' in (
+        capsys.readouterr().err)
+
+
+def test_cancel_refuses_finished_runs(seeded, capsys):
+    _cli(seeded, 'run', 'EmailDomainCountOneOffJob')
+    storage.set_default_store(seeded)
+    job_id = job_runs.list_recent(1)[0].job_id
+    code, _ = _cli(seeded, 'cancel', job_id)
+    assert code == 1
+    assert 'is completed; only queued or started jobs can be canceled' in (
+        capsys.readouterr().err)
+
+
+def test_help_and_store_env_in_a_real_process(tmp_path):
+    env = dict(os.environ, BEAM_JOBS_STORE=str(tmp_path / 'env.sqlite3'))
+    for args in (['--help'], ['run', '--help'], ['seed-demo', '--help']):
+        done = subprocess.run([sys.executable, 'run_pipeline.py', *args],
+                              cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert 'usage: run_pipeline.py' in done.stdout
+    done = subprocess.run(
+        [sys.executable, 'run_pipeline.py', 'seed-demo', '--explorations',
+         '3', '--users', '2'], cwd=REPO, env=env, capture_output=True,
+        text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / 'env.sqlite3').exists()
+    done = subprocess.run(
+        [sys.executable, 'run_pipeline.py', 'bogus'], cwd=REPO, env=env,
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "invalid choice: 'bogus'" in done.stderr

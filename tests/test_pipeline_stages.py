@@ -1,0 +1,115 @@
+"""Each pipeline stage on its own, with TestPipeline and assert_that."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that
+from apache_beam.testing.util import equal_to
+
+from beam_jobs import exp_jobs_one_off
+from models import exp_models
+from pipelines import compiler
+from pipelines import model_io
+from pipelines import options as pipeline_options
+from pipelines import stages
+from tests import sample_jobs
+
+
+def _pipeline() -> test_pipeline.TestPipeline:
+    return test_pipeline.TestPipeline(runner=pipeline_options.local_runner())
+
+
+def _put_explorations(count: int, deleted: frozenset[int] = frozenset()
+                      ) -> list[str]:
+    ids = ['exp-%03d' % i for i in range(count)]
+    exp_models.ExplorationModel.put_multi([
+        exp_models.ExplorationModel(
+            id=i, init_state_name='Intro', deleted=n in deleted,
+            states={'Intro': {'interaction': {'id': 'TextInput'}},
+                    'End': {'interaction': {'id': 'EndExploration'}}})
+        for n, i in enumerate(ids)])
+    return ids
+
+
+@pytest.mark.parametrize('count, splits', [(0, 4), (3, 8), (250, 7)])
+def test_split_key_ranges_gives_exactly_num_splits_covering_ranges(
+        store, count, splits):
+    ids = _put_explorations(count)
+    ranges = model_io.split_key_ranges(store, 'ExplorationModel', splits)
+    assert len(ranges) == splits
+    covered = [i for r in ranges if not (r.start == r.end and r.start)
+               for i, _ in store.scan(r.kind, r.start, r.end)]
+    assert covered == ids  # Every model once, none twice.
+
+
+@pytest.mark.parametrize('splits', [1, 3, 16])
+def test_read_models_reads_every_model_once(store, splits):
+    ids = _put_explorations(40, deleted=frozenset({3}))
+    with _pipeline() as p:
+        read = (p | model_io.ReadModels(
+            exp_models.ExplorationModel, store.url, splits)
+            | beam.Map(lambda m: (m.id, m.deleted)))
+        assert_that(read, equal_to([(i, i == 'exp-003') for i in ids]))
+
+
+def test_map_stage_yields_the_jobs_pairs(store):
+    models = [exp_models.ExplorationModel.from_stored(
+        'e1', {'init_state_name': 'A', 'states': {
+            'A': {'interaction': {'id': 'TextInput'}},
+            'B': {'interaction': {'id': 'Continue'}}}})]
+    with _pipeline() as p:
+        pairs = (p | beam.Create(models) | stages.MapModels(
+            exp_jobs_one_off.InteractionAuditOneOffJob, {}, store.url))
+        assert_that(pairs, equal_to(
+            [('TextInput', 'e1 A'), ('Continue', 'e1 B')]))
+
+
+def test_map_stage_makes_params_readable_in_map(store):
+    models = [exp_models.ExplorationModel(id='e1', init_state_name='A')]
+    with _pipeline() as p:
+        pairs = (p | beam.Create(models) | stages.MapModels(
+            sample_jobs.ParamJob, {'label': 'L'}, store.url))
+        assert_that(pairs, equal_to([('L', 'e1')]))
+
+
+def test_map_stage_refuses_values_that_are_not_pairs(store):
+    models = [exp_models.ExplorationModel(id='e1', init_state_name='A')]
+    with pytest.raises(Exception, match=r"NotAPairJob.map\(ExplorationModel "
+                       r"'e1'\) yielded 'e1'; map must yield \(key, value\)"):
+        with _pipeline() as p:
+            _ = (p | beam.Create(models) | stages.MapModels(
+                sample_jobs.NotAPairJob, {}, store.url))
+
+
+def test_reduce_stage_gives_values_as_a_list_and_stringifies_output(store):
+    groups = [('TextInput', iter(['e1 A', 'e2 A'])), ('Continue', ['e1 B'])]
+    with _pipeline() as p:
+        rows = (p | beam.Create(groups, reshuffle=False) | stages.ReduceGroups(
+            exp_jobs_one_off.InteractionAuditOneOffJob, {}, store.url))
+        assert_that(rows, equal_to([
+            ("'TextInput'", 0, "('TextInput', ['e1 A', 'e2 A'])"),
+            ("'Continue'", 0, "('Continue', ['e1 B'])")]))
+
+
+def test_write_job_output_stores_rows(store):
+    rows = [("'k%d'" % (n % 3), n, 'line %d' % n) for n in range(1200)]
+    with _pipeline() as p:
+        _ = p | beam.Create(rows) | model_io.WriteJobOutput(store.url, 'j1')
+    assert store.count_output('j1') == 1200
+    assert sorted(store.read_output('j1')) == sorted(r[2] for r in rows)
+
+
+def test_compiled_job_step_labels_carry_the_job_name(store):
+    pipeline = beam.Pipeline(runner=pipeline_options.local_runner())
+    compiler.compile_job(pipeline, compiler.JobSpec(
+        job_class=sample_jobs.CountByKindJob, job_id='j1',
+        store_url=store.url, shard_count=2))
+    labels = [t.full_label for t in
+              pipeline.transforms_stack[0].parts[0].parts]
+    assert labels == [
+        'CountByKindJob/ReadUserSettingsModel', 'CountByKindJob/ReadNoteModel',
+        'CountByKindJob/FlattenModels', 'CountByKindJob/Map',
+        'CountByKindJob/GroupByKey', 'CountByKindJob/Reduce',
+        'CountByKindJob/WriteOutput']
