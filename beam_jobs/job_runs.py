@@ -10,7 +10,9 @@ the same run.
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
+import socket
 import time
 from typing import Any
 
@@ -33,6 +35,12 @@ VALID_TRANSITIONS: dict[str, frozenset[str]] = {
     STATUS_CODE_FAILED: frozenset(),
     STATUS_CODE_CANCELED: frozenset(),
 }
+# The runner name of local runs (pipelines.options.LOCAL_RUNNER).
+LOCAL_RUNNER = 'FnApiRunner'
+# A local run whose heartbeat is older than this is taken for dead: twelve
+# missed beats (the launcher beats every 5 s).
+STALE_AFTER_MSEC = 60_000.0
+
 FINISHED_STATES = frozenset(
     {STATUS_CODE_COMPLETED, STATUS_CODE_FAILED, STATUS_CODE_CANCELED})
 
@@ -69,6 +77,8 @@ class JobRun:
     owner_host: str | None = None
     heartbeat_msec: float | None = None
     external_job_id: str | None = None
+    error_count: int | None = None
+    max_errors: int | None = None
     details: dict[str, Any] | None = None
 
     @property
@@ -86,28 +96,89 @@ def new_job_id(job_type: str) -> str:
     return '%s-%d-%04d' % (job_type, now_msec(), random.randrange(10000))
 
 
-def create(job_type: str, pipeline_args: list[str] | None = None) -> JobRun:
+def create(job_type: str, pipeline_args: list[str] | None = None,
+           max_errors: int | None = None) -> JobRun:
     """Stores a new run in state ``new`` and returns it."""
     run = JobRun(
         job_id=new_job_id(job_type), job_type=job_type,
         state=STATUS_CODE_NEW, pipeline_args=list(pipeline_args or []),
-        time_created_msec=now_msec())
+        max_errors=max_errors, time_created_msec=now_msec())
     storage.get_store().insert_run(dataclasses.asdict(run))
     return run
 
 
 def get(job_id: str) -> JobRun:
-    """The stored run; raises JobRunError if there is none."""
-    record = storage.get_store().get_run(job_id)
+    """The stored run; raises JobRunError if there is none.
+
+    A run whose process has died is marked failed first (see
+    fail_if_abandoned), so no reader ever sees it as still running.
+    """
+    store = storage.get_store()
+    record = store.get_run(job_id)
     if record is None:
         raise JobRunError('no job run with id %r' % job_id)
-    return JobRun(**record)
+    return fail_if_abandoned(store, JobRun(**record))
 
 
 def list_recent(limit: int = 20, job_type: str | None = None) -> list[JobRun]:
-    """The most recently created runs first."""
-    return [JobRun(**r)
-            for r in storage.get_store().list_runs(limit, job_type)]
+    """The most recently created runs first, abandoned ones marked failed."""
+    store = storage.get_store()
+    return [fail_if_abandoned(store, JobRun(**r))
+            for r in store.list_runs(limit, job_type)]
+
+
+def abandonment_reason(run: JobRun, now: float | None = None) -> str | None:
+    """Why a queued or started local run can no longer be running, or None.
+
+    A run is abandoned when the process that owns it is gone from this host,
+    or when its heartbeat is older than STALE_AFTER_MSEC (its process died on
+    another host, or hangs). Runs on remote runners are tracked by their
+    service instead.
+    """
+    if (run.state not in (STATUS_CODE_QUEUED, STATUS_CODE_STARTED) or
+            run.runner != LOCAL_RUNNER or run.owner_pid is None):
+        return None
+    owner = 'pid %d on %s' % (run.owner_pid, run.owner_host)
+    if run.owner_host == socket.gethostname() and not _pid_alive(
+            run.owner_pid):
+        return ('abandoned: the process running it (%s) ended without '
+                'finishing it' % owner)
+    last_sign = run.heartbeat_msec or run.time_queued_msec or 0
+    silent_for = (now_msec() if now is None else now) - last_sign
+    if silent_for > STALE_AFTER_MSEC:
+        return ('abandoned: no heartbeat from the process running it (%s) '
+                'for %.0f s' % (owner, silent_for / 1000))
+    return None
+
+
+def fail_if_abandoned(store: storage.ModelStore, run: JobRun) -> JobRun:
+    """Marks an abandoned run failed (discarding its partial output) and
+    returns the run as it now stands."""
+    reason = abandonment_reason(run)
+    if reason is None:
+        return run
+    # Compare-and-set on the state the run was read in: if it finished in
+    # the meantime, the finish stands.
+    if store.update_run(run.job_id, {
+            'state': STATUS_CODE_FAILED, 'error': reason,
+            'time_finished_msec': now_msec()}, from_states=[run.state]):
+        store.delete_output(run.job_id)
+    return JobRun(**store.get_run(run.job_id))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # Someone else's process: alive.
+    try:
+        with open('/proc/%d/stat' % pid) as stat:
+            # A killed child not yet reaped by its parent is a zombie.
+            return stat.read().rpartition(')')[2].split()[0] != 'Z'
+    except OSError:
+        return True
 
 
 def transition(job_id: str, to_state: str, **changes: Any) -> JobRun:
@@ -122,8 +193,12 @@ def transition(job_id: str, to_state: str, **changes: Any) -> JobRun:
     if to_state not in VALID_TRANSITIONS:
         raise JobRunError('unknown job state %r' % to_state)
     changes['state'] = to_state
-    if not storage.get_store().update_run(job_id, changes, from_states):
-        current = get(job_id)
+    store = storage.get_store()
+    if not store.update_run(job_id, changes, from_states):
+        record = store.get_run(job_id)
+        if record is None:
+            raise JobRunError('no job run with id %r' % job_id)
+        current = JobRun(**record)
         raise InvalidTransitionError(
             'job %s cannot go from %s to %s' % (
                 job_id, current.state, to_state))

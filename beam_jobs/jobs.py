@@ -46,6 +46,12 @@ class BaseMapReduceOneOffJobManager:
         MyJob.get_output(job_id)         # ['...', ...]
     """
 
+    # How many models or keys may fail (see get_errors) before the run is
+    # failed rather than completed. None: no limit, the run completes and
+    # reports its error count. A run's own max_errors (create_new, or
+    # --max_errors on the command line) takes precedence.
+    max_errors: int | None = None
+
     # Author API.
     @classmethod
     def entity_classes_to_map_over(cls) -> Sequence[type]:
@@ -65,16 +71,19 @@ class BaseMapReduceOneOffJobManager:
 
     # Lifecycle API.
     @classmethod
-    def create_new(cls, pipeline_args: Sequence[str] | None = None) -> str:
+    def create_new(cls, pipeline_args: Sequence[str] | None = None,
+                   max_errors: int | None = None) -> str:
         """Creates a run in state ``new`` and returns its job id.
 
         pipeline_args are Beam pipeline options (``--runner``,
         ``--direct_num_workers=2``, ...) stored with the run and used when
-        it is enqueued.
+        it is enqueued. max_errors overrides the class's max_errors.
         """
         from beam_jobs import job_contract
         job_contract.check_job_class(cls)
-        return job_runs.create(cls.__name__, list(pipeline_args or [])).job_id
+        launcher.checked_max_errors(cls, max_errors)
+        return job_runs.create(
+            cls.__name__, list(pipeline_args or []), max_errors).job_id
 
     @classmethod
     def enqueue(cls, job_id: str,
@@ -110,6 +119,15 @@ class BaseMapReduceOneOffJobManager:
         if cls.get_run(job_id).state != job_runs.STATUS_CODE_COMPLETED:
             return iter(())
         return storage.get_store().read_output(job_id)
+
+    @classmethod
+    def get_errors(cls, job_id: str,
+                   limit: int | None = None) -> list[storage.JobErrorRecord]:
+        """The models (stage 'read' or 'map', by kind and id) and keys
+        (stage 'reduce') that the run could not process, with the error
+        type, message and the end of the traceback of each."""
+        launcher.own_run(cls, job_id)
+        return storage.get_store().read_errors(job_id, limit)
 
     @classmethod
     def get_error(cls, job_id: str) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import traceback
 from typing import Any, Mapping
 
@@ -15,10 +16,14 @@ from beam_jobs import job_contract
 from beam_jobs import job_runs
 from models import storage
 from pipelines import compiler
+from pipelines import errors
 from pipelines import metrics
 from pipelines import options as pipeline_options
 
 MAX_SHARD_COUNT = 1024
+# A running local job refreshes its run's heartbeat this often; a run whose
+# heartbeat is older than job_runs.STALE_AFTER_MSEC is taken for dead.
+HEARTBEAT_SECONDS = 5.0
 # How much of a failure's traceback the run record keeps.
 ERROR_TRACEBACK_LINES = 30
 
@@ -75,6 +80,17 @@ def checked_params(
     return dict(params)
 
 
+def checked_max_errors(job_class: type, max_errors: Any) -> int | None:
+    """max_errors if it is None (no limit) or a whole number >= 0."""
+    if max_errors is not None and (
+            isinstance(max_errors, bool) or not isinstance(max_errors, int)
+            or max_errors < 0):
+        raise JobLaunchError(
+            '%s: max_errors must be a whole number of 0 or more, or None, '
+            'got %r' % (job_class.__name__, max_errors))
+    return max_errors
+
+
 def enqueue(job_class: type, job_id: str,
             params: Mapping[str, Any] | None, shard_count: int) -> None:
     """Queues the run job_id of job_class and, with the local runner, runs
@@ -88,6 +104,9 @@ def enqueue(job_class: type, job_id: str,
     params = checked_params(job_class, params)
     shard_count = checked_shard_count(job_class, shard_count)
     run = own_run(job_class, job_id)
+    max_errors = checked_max_errors(
+        job_class, job_class.max_errors if run.max_errors is None
+        else run.max_errors)
     try:
         options = pipeline_options.parse(run.pipeline_args or [])
     except pipeline_options.PipelineOptionsError as e:
@@ -99,12 +118,13 @@ def enqueue(job_class: type, job_id: str,
             % (job_class.__name__, runner))
     job_runs.transition(
         job_id, job_runs.STATUS_CODE_QUEUED, params=params,
-        shard_count=shard_count, runner=runner,
-        time_queued_msec=job_runs.now_msec())
+        shard_count=shard_count, runner=runner, max_errors=max_errors,
+        time_queued_msec=job_runs.now_msec(), owner_pid=os.getpid(),
+        owner_host=socket.gethostname())
     _run_locally(compiler.JobSpec(
         job_class=job_class, job_id=job_id,
         store_url=storage.default_store_url(), shard_count=shard_count,
-        params=params), options)
+        params=params, max_errors=max_errors), options)
 
 
 def _run_locally(spec: compiler.JobSpec,
@@ -113,20 +133,26 @@ def _run_locally(spec: compiler.JobSpec,
     now = job_runs.now_msec()
     job_runs.transition(
         spec.job_id, job_runs.STATUS_CODE_STARTED, time_started_msec=now,
-        heartbeat_msec=now, owner_pid=os.getpid(),
-        owner_host=socket.gethostname())
+        heartbeat_msec=now)
+    store = storage.get_store(spec.store_url)
     try:
-        pipeline = beam.Pipeline(
-            runner=pipeline_options.local_runner(), options=options)
-        compiler.compile_job(pipeline, spec)
-        result = pipeline.run()
-        result.wait_until_finish()
+        with _Heartbeat(spec.job_id, spec.store_url):
+            pipeline = beam.Pipeline(
+                runner=pipeline_options.local_runner(), options=options)
+            compiler.compile_job(pipeline, spec)
+            result = pipeline.run()
+            result.wait_until_finish()
         counts = metrics.read_counters(result)
-        stored = storage.get_store(spec.store_url).count_output(spec.job_id)
+        stored = store.count_output(spec.job_id)
         if stored != counts[metrics.OUTPUT_LINES]:
             raise OutputLostError(
                 'the pipeline wrote %d output lines but the store holds %d'
                 % (counts[metrics.OUTPUT_LINES], stored))
+        error_count = store.count_errors(spec.job_id)
+        if spec.max_errors is not None and error_count > spec.max_errors:
+            raise errors.TooManyErrorsError(
+                '%d errors, more than max_errors=%d'
+                % (error_count, spec.max_errors))
     except BaseException as e:  # Ctrl-C too: never leave a run started.
         _record_failure(spec, e)
         if not isinstance(e, Exception):
@@ -135,14 +161,43 @@ def _run_locally(spec: compiler.JobSpec,
     _finish(spec.job_id, spec.store_url, job_runs.STATUS_CODE_COMPLETED,
             models_read=counts[metrics.MODELS_READ],
             values_emitted=counts[metrics.VALUES_EMITTED],
-            output_lines=stored,
+            output_lines=stored, error_count=error_count,
             details={metrics.KEY_RANGES: counts[metrics.KEY_RANGES],
                      metrics.KEYS_REDUCED: counts[metrics.KEYS_REDUCED]})
 
 
+class _Heartbeat:
+    """While open, refreshes the run's heartbeat from a daemon thread, so
+    that a run whose process died can be told from one still working."""
+
+    def __init__(self, job_id: str, store_url: str) -> None:
+        self._job_id = job_id
+        self._store_url = store_url
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, name='heartbeat-%s' % job_id, daemon=True)
+
+    def __enter__(self) -> '_Heartbeat':
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        store = storage.get_store(self._store_url)
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            store.update_run(
+                self._job_id, {'heartbeat_msec': job_runs.now_msec()},
+                from_states=[job_runs.STATUS_CODE_STARTED])
+
+
 def _record_failure(spec: compiler.JobSpec, error: BaseException) -> None:
+    store = storage.get_store(spec.store_url)
     _finish(spec.job_id, spec.store_url, job_runs.STATUS_CODE_FAILED,
-            error=describe_failure(spec.job_name, error))
+            error=describe_failure(spec.job_name, error),
+            error_count=store.count_errors(spec.job_id))
 
 
 def _finish(job_id: str, store_url: str, state: str, **changes: Any) -> None:

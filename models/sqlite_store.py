@@ -28,7 +28,7 @@ RUN_COLUMNS = (
     'runner', 'time_created_msec', 'time_queued_msec', 'time_started_msec',
     'time_finished_msec', 'models_read', 'values_emitted', 'output_lines',
     'error', 'canceled_by', 'owner_pid', 'owner_host', 'heartbeat_msec',
-    'external_job_id', 'details')
+    'external_job_id', 'error_count', 'max_errors', 'details')
 # Run fields kept as JSON text in their column.
 _JSON_RUN_COLUMNS = frozenset(('params', 'pipeline_args', 'details'))
 
@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS job_runs (
     owner_host TEXT,
     heartbeat_msec REAL,
     external_job_id TEXT,
+    error_count INTEGER,
+    max_errors INTEGER,
     details TEXT
 );
 CREATE INDEX IF NOT EXISTS job_runs_by_created
@@ -71,7 +73,21 @@ CREATE TABLE IF NOT EXISTS job_output (
     line TEXT NOT NULL,
     PRIMARY KEY (job_id, sort_key, idx)
 );
+CREATE TABLE IF NOT EXISTS job_errors (
+    job_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    error_type TEXT NOT NULL,
+    message TEXT NOT NULL,
+    traceback TEXT NOT NULL,
+    PRIMARY KEY (job_id, stage, kind, entity)
+);
 """
+
+# Columns added to job_runs after its first release, with their SQL types:
+# stores created earlier get them on open.
+_ADDED_RUN_COLUMNS = (('error_count', 'INTEGER'), ('max_errors', 'INTEGER'))
 
 
 class SqliteStore(storage.ModelStore):
@@ -88,9 +104,20 @@ class SqliteStore(storage.ModelStore):
             if directory:
                 os.makedirs(directory, exist_ok=True)
             self._conn().executescript(_SCHEMA)
+            self._add_missing_run_columns()
         except (OSError, sqlite3.Error) as e:
             raise storage.StoreError(
                 'cannot open the store %s: %s' % (path, e)) from e
+
+    def _add_missing_run_columns(self) -> None:
+        with self._write() as conn:
+            present = {row[1] for row in
+                       conn.execute('PRAGMA table_info(job_runs)')}
+            for column, sql_type in _ADDED_RUN_COLUMNS:
+                if column not in present:
+                    # Names come from the constant above, never from input.
+                    conn.execute('ALTER TABLE job_runs ADD COLUMN %s %s'
+                                 % (column, sql_type))
 
     # Connections and transactions.
     def _conn(self) -> sqlite3.Connection:
@@ -257,6 +284,31 @@ class SqliteStore(storage.ModelStore):
     def delete_output(self, job_id: str) -> None:
         with self._write() as conn:
             conn.execute('DELETE FROM job_output WHERE job_id = ?', (job_id,))
+
+
+    def write_errors(
+            self, job_id: str,
+            errors: Sequence[storage.JobErrorRecord]) -> None:
+        with self._write() as conn:
+            conn.executemany(
+                'INSERT OR REPLACE INTO job_errors (job_id, stage, kind, '
+                'entity, error_type, message, traceback) '
+                'VALUES (?, ?, ?, ?, ?, ?, ?)',
+                [(job_id, *error) for error in errors])
+
+    def read_errors(
+            self, job_id: str,
+            limit: int | None = None) -> list[storage.JobErrorRecord]:
+        rows = self._conn().execute(
+            'SELECT stage, kind, entity, error_type, message, traceback '
+            'FROM job_errors WHERE job_id = ? ORDER BY stage, kind, entity '
+            'LIMIT ?', (job_id, -1 if limit is None else limit))
+        return [storage.JobErrorRecord(*row) for row in rows]
+
+    def count_errors(self, job_id: str) -> int:
+        return self._conn().execute(
+            'SELECT COUNT(*) FROM job_errors WHERE job_id = ?', (job_id,)
+        ).fetchone()[0]
 
 
 class _WriteTransaction:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import os
 import threading
-from typing import Any, Collection, Iterator, Sequence
+from typing import Any, Collection, Iterator, NamedTuple, Sequence
 
 STORE_ENV_VAR = 'BEAM_JOBS_STORE'
 DEFAULT_STORE_PATH = os.path.join('.data', 'beam_jobs.sqlite3')
@@ -24,6 +24,21 @@ Payload = str | bytes | dict
 
 class StoreError(Exception):
     """A store could not be opened or used as asked."""
+
+
+class JobErrorRecord(NamedTuple):
+    """One model or key that a run could not process.
+
+    stage is 'read' (the stored data is bad), 'map' or 'reduce'; entity is
+    the model id (read, map) or the repr of the key (reduce).
+    """
+
+    stage: str
+    kind: str
+    entity: str
+    error_type: str
+    message: str
+    traceback: str
 
 
 class ModelStore(abc.ABC):
@@ -111,6 +126,21 @@ class ModelStore(abc.ABC):
     @abc.abstractmethod
     def delete_output(self, job_id: str) -> None:
         """Discards a run's output lines."""
+
+    @abc.abstractmethod
+    def write_errors(
+            self, job_id: str, errors: Sequence[JobErrorRecord]) -> None:
+        """Records errors of a run, idempotently per (stage, kind, entity)."""
+
+    @abc.abstractmethod
+    def read_errors(
+            self, job_id: str,
+            limit: int | None = None) -> list[JobErrorRecord]:
+        """A run's errors ordered by (stage, kind, entity)."""
+
+    @abc.abstractmethod
+    def count_errors(self, job_id: str) -> int:
+        """How many errors a run has recorded."""
 
     def close(self) -> None:
         """Releases connections held by this process."""

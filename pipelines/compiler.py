@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import apache_beam as beam
 
 from beam_jobs import job_contract
+from pipelines import errors
 from pipelines import model_io
 from pipelines import stages
 
@@ -28,6 +29,7 @@ class JobSpec:
     store_url: str
     shard_count: int
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    max_errors: int | None = None
 
     @property
     def job_name(self) -> str:
@@ -43,21 +45,30 @@ class CompiledJob(beam.PTransform):
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> Any:
         spec = self._spec
-        reads = [
-            pbegin | 'Read%s' % model_class.kind() >> model_io.ReadModels(
-                model_class, spec.store_url, spec.shard_count)
-            for model_class in job_contract.model_classes_of(spec.job_class)]
+        reads = []
+        for model_class in job_contract.model_classes_of(spec.job_class):
+            models, read_errors = (
+                pbegin | 'Read%s' % model_class.kind() >> model_io.ReadModels(
+                    model_class, spec.store_url, spec.shard_count,
+                    spec.job_id))
+            reads.append(models)
+            _ = read_errors | 'Write%sReadErrors' % model_class.kind() >> (
+                self._write_errors())
         models = (reads[0] if len(reads) == 1
                   else tuple(reads) | 'FlattenModels' >> beam.Flatten())
-        return (
-            models
-            | 'Map' >> stages.MapModels(
-                spec.job_class, spec.params, spec.store_url)
-            | 'GroupByKey' >> beam.GroupByKey()
-            | 'Reduce' >> stages.ReduceGroups(
-                spec.job_class, spec.params, spec.store_url)
-            | 'WriteOutput' >> model_io.WriteJobOutput(
-                spec.store_url, spec.job_id))
+        pairs, map_errors = models | 'Map' >> stages.MapModels(
+            spec.job_class, spec.params, spec.store_url)
+        _ = map_errors | 'WriteMapErrors' >> self._write_errors()
+        groups = pairs | 'GroupByKey' >> beam.GroupByKey()
+        rows, reduce_errors = groups | 'Reduce' >> stages.ReduceGroups(
+            spec.job_class, spec.params, spec.store_url, spec.job_id)
+        _ = reduce_errors | 'WriteReduceErrors' >> self._write_errors()
+        return rows | 'WriteOutput' >> model_io.WriteJobOutput(
+            spec.store_url, spec.job_id)
+
+    def _write_errors(self) -> errors.WriteJobErrors:
+        return errors.WriteJobErrors(
+            self._spec.store_url, self._spec.job_id, self._spec.max_errors)
 
 
 def compile_job(pipeline: beam.Pipeline, spec: JobSpec) -> beam.Pipeline:

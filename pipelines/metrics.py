@@ -12,9 +12,10 @@ MODELS_READ = 'models_read'
 VALUES_EMITTED = 'values_emitted'
 KEYS_REDUCED = 'keys_reduced'
 OUTPUT_LINES = 'output_lines'
+ERRORS = 'errors'
 
 ALL_COUNTERS = (KEY_RANGES, MODELS_READ, VALUES_EMITTED, KEYS_REDUCED,
-                OUTPUT_LINES)
+                OUTPUT_LINES, ERRORS)
 
 
 def counter(name: str) -> Metrics.DelegatingCounter:

@@ -9,7 +9,9 @@ import apache_beam as beam
 
 from models import base_models
 from models import storage
+from pipelines import errors
 from pipelines import metrics
+from pipelines import run_control
 
 OUTPUT_BATCH_SIZE = 500
 
@@ -55,48 +57,73 @@ class _SplitKindFn(beam.DoFn):
 
 
 class _ReadKeyRangeFn(beam.DoFn):
-    """A key range -> the models in it, streamed page by page."""
+    """A key range -> its stored rows (kind, id, payload), page by page."""
 
-    def __init__(self, model_class: type[base_models.BaseModel],
-                 store_url: str) -> None:
-        self._model_class = model_class
+    def __init__(self, store_url: str, job_id: str | None) -> None:
         self._store_url = store_url
+        self._watch = (None if job_id is None else
+                       run_control.CancellationWatch(store_url, job_id))
         self._read = metrics.counter(metrics.MODELS_READ)
 
-    def process(self, key_range: KeyRange) -> Iterator[base_models.BaseModel]:
+    def process(self, key_range: KeyRange
+                ) -> Iterator[tuple[str, str, storage.Payload]]:
         if key_range.start == key_range.end and key_range.start is not None:
             return
         store = storage.get_store(self._store_url)
-        from_stored = self._model_class.from_stored
+        kind = key_range.kind
         for model_id, payload in store.scan(
-                key_range.kind, key_range.start, key_range.end):
+                kind, key_range.start, key_range.end):
+            if self._watch is not None:
+                self._watch.check()
             self._read.inc()
-            yield from_stored(model_id, payload)
+            yield kind, model_id, payload
+
+
+class _DecodeModelFn(beam.DoFn):
+    """A stored row -> a model; raises (to the dead letter) if the row is
+    not a valid model, leaving the row as it is."""
+
+    def __init__(self, model_class: type[base_models.BaseModel]) -> None:
+        self._from_stored = model_class.from_stored
+
+    def process(self, row: tuple[str, str, storage.Payload]
+                ) -> Iterator[base_models.BaseModel]:
+        yield self._from_stored(row[1], row[2])
 
 
 class ReadModels(beam.PTransform):
     """Reads every model of one class from a store, in num_splits parts.
+
+    Returns (models, errors): errors are JobErrorRecords for rows that are
+    not valid models of the class (corrupt JSON, unknown or missing
+    properties, wrong types); the rest of the kind is still read.
 
     Only the split descriptors are reshuffled, so that the runner can spread
     the ranges over workers without moving every model through a shuffle.
     """
 
     def __init__(self, model_class: type[base_models.BaseModel],
-                 store_url: str, num_splits: int) -> None:
+                 store_url: str, num_splits: int,
+                 job_id: str | None = None) -> None:
         super().__init__()
         self._model_class = model_class
         self._store_url = storage.normalize_store_url(store_url)
         self._num_splits = num_splits
+        self._job_id = job_id
 
-    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-        return (
+    def expand(self, pbegin: beam.pvalue.PBegin
+               ) -> tuple[beam.PCollection, beam.PCollection]:
+        rows = (
             pbegin
             | 'Kind' >> beam.Create([self._model_class.kind()])
             | 'SplitKeyRanges' >> beam.ParDo(
                 _SplitKindFn(self._store_url, self._num_splits))
             | 'ReshuffleRanges' >> beam.Reshuffle()
             | 'ReadKeyRange' >> beam.ParDo(
-                _ReadKeyRangeFn(self._model_class, self._store_url)))
+                _ReadKeyRangeFn(self._store_url, self._job_id)))
+        models, bad = rows | 'Decode' >> beam.ParDo(
+            _DecodeModelFn(self._model_class)).with_exception_handling()
+        return models, bad | 'DescribeErrors' >> beam.Map(errors.read_error)
 
 
 class _WriteOutputFn(beam.DoFn):

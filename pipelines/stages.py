@@ -1,16 +1,28 @@
 """The stages that wrap a job's own code: map over models, reduce per key,
-and turning what reduce yields into output rows."""
+and turning what reduce yields into output rows.
+
+Both run their DoFn with Beam's with_exception_handling(): a model whose
+map raises, or a key whose reduce raises, becomes an error record and the
+rest of the job goes on. Each stage returns (results, errors).
+"""
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, Mapping
 
 import apache_beam as beam
+from apache_beam import coders
 
 from beam_jobs import mapper_context
 from models import base_models
 from models import storage
+from pipelines import errors
 from pipelines import metrics
+from pipelines import run_control
+
+# Values of these types always have a deterministic encoding and pickle;
+# anything else is checked before it is handed to the shuffle.
+_SIMPLE_TYPES = frozenset({str, int, float, bool, type(None), bytes})
 
 
 class MapError(TypeError):
@@ -56,16 +68,61 @@ class _MapFn(_JobCodeFn):
                  store_url: str) -> None:
         super().__init__(job_class, params, store_url)
         self._emitted = metrics.counter(metrics.VALUES_EMITTED)
+        self._key_coder: coders.Coder | None = None
+        self._value_coder: coders.Coder | None = None
+
+    def setup(self) -> None:
+        super().setup()
+        # The coders GroupByKey will use: checking with them here turns a
+        # deep runner error into this model's error.
+        self._value_coder = coders.FastPrimitivesCoder()
+        self._key_coder = self._value_coder.as_deterministic_coder(
+            '%s/Map' % self._job_class.__name__)
 
     def process(self, model: base_models.BaseModel) -> Iterator[tuple]:
         for item in self._call(self._job_class.map, model):
-            if not isinstance(item, tuple) or len(item) != 2:
+            if type(item) is not tuple or len(item) != 2:
                 raise MapError(
-                    '%s.map(%s %r) yielded %r; map must yield (key, value) '
+                    '%s.map(%s %r) yielded %s; map must yield (key, value) '
                     'pairs' % (self._job_class.__name__, model.kind(),
-                               model.id, item))
+                               model.id, _short_repr(item)))
+            key, value = item
+            if type(key) not in _SIMPLE_TYPES:
+                self._check_encodes(model, 'key', key, self._key_coder)
+            if type(value) not in _SIMPLE_TYPES:
+                self._check_encodes(model, 'value', value, self._value_coder)
             self._emitted.inc()
             yield item
+
+    def _check_encodes(self, model: base_models.BaseModel, what: str,
+                       value: Any, coder: coders.Coder | None) -> None:
+        if coder is None:  # setup() not called: a DoFn used directly.
+            self.setup()
+            coder = (self._key_coder if what == 'key'
+                     else self._value_coder)
+        try:
+            coder.encode(value)
+        except Exception as e:  # Whatever the coder raises, say what failed.
+            need = ('a deterministic encoding for GroupByKey (use str, int, '
+                    'float, bool, None, bytes, or tuples of them)'
+                    if what == 'key' else 'to be picklable to cross the '
+                    'shuffle')
+            raise MapError(
+                '%s.map(%s %r) yielded a %s %s of type %s; a %s needs %s: '
+                '%s' % (self._job_class.__name__, model.kind(), model.id,
+                        what, _short_repr(value), type(value).__name__, what,
+                        need, e)) from e
+
+
+class _CheckCanceledFn(beam.DoFn):
+    """Passes elements through, raising once the run is canceled."""
+
+    def __init__(self, watch: run_control.CancellationWatch) -> None:
+        self._watch = watch
+
+    def process(self, element: Any) -> Iterator[Any]:
+        self._watch.check()
+        yield element
 
 
 class _ReduceFn(_JobCodeFn):
@@ -88,25 +145,46 @@ class _ReduceFn(_JobCodeFn):
 
 
 class MapModels(beam.PTransform):
-    """models -> the (key, value) pairs the job's map yields for them."""
+    """models -> (the (key, value) pairs the job's map yields, errors)."""
 
     def __init__(self, job_class: type, params: Mapping[str, Any],
                  store_url: str) -> None:
         super().__init__()
         self._fn = _MapFn(job_class, params, store_url)
 
-    def expand(self, models: beam.PCollection) -> beam.PCollection:
-        return models | 'CallMap' >> beam.ParDo(self._fn)
+    def expand(self, models: beam.PCollection
+               ) -> tuple[beam.PCollection, beam.PCollection]:
+        pairs, bad = models | 'CallMap' >> beam.ParDo(
+            self._fn).with_exception_handling()
+        return pairs, bad | 'DescribeErrors' >> beam.Map(errors.map_error)
 
 
 class ReduceGroups(beam.PTransform):
-    """(key, values) groups -> output rows (sort_key, index, line), a line
-    being the str() of a value the job's reduce yielded."""
+    """(key, values) groups -> (output rows (sort_key, index, line), errors);
+    a line is the str() of a value the job's reduce yielded."""
 
     def __init__(self, job_class: type, params: Mapping[str, Any],
-                 store_url: str) -> None:
+                 store_url: str, job_id: str | None = None) -> None:
         super().__init__()
+        self._job_name = job_class.__name__
         self._fn = _ReduceFn(job_class, params, store_url)
+        self._watch = None if job_id is None else (
+            run_control.CancellationWatch(
+                storage.normalize_store_url(store_url), job_id))
 
-    def expand(self, groups: beam.PCollection) -> beam.PCollection:
-        return groups | 'CallReduce' >> beam.ParDo(self._fn)
+    def expand(self, groups: beam.PCollection
+               ) -> tuple[beam.PCollection, beam.PCollection]:
+        if self._watch is not None:
+            # Outside the exception handling below: a cancel must stop the
+            # pipeline, not become one key's error.
+            groups = groups | 'CheckCanceled' >> beam.ParDo(
+                _CheckCanceledFn(self._watch))
+        rows, bad = groups | 'CallReduce' >> beam.ParDo(
+            self._fn).with_exception_handling()
+        return rows, bad | 'DescribeErrors' >> beam.Map(
+            errors.reduce_error(self._job_name))
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'

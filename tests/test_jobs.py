@@ -111,14 +111,14 @@ def test_additional_job_params_reach_map_and_reduce(store):
         'label': 'audit', 'suffix': '!'}
 
 
-def test_missing_param_fails_the_run_naming_job_and_param(store):
+def test_missing_param_is_each_models_error_naming_job_and_param(store):
     exp_models.ExplorationModel.put_multi([_exploration('e1', {'A': 'X'})])
     job_id = _run(sample_jobs.ParamJob, params={'suffix': '!'})
-    assert sample_jobs.ParamJob.get_status_code(job_id) == 'failed'
-    error = sample_jobs.ParamJob.get_error(job_id)
-    assert error.startswith(
-        "ParamJob failed: MapperParamError: ParamJob has no mapper "
-        "parameter 'label' (given: suffix)")
+    [error] = sample_jobs.ParamJob.get_errors(job_id)
+    assert (error.stage, error.kind, error.entity, error.error_type) == (
+        'map', 'ExplorationModel', 'e1', 'MapperParamError')
+    assert error.message == (
+        "ParamJob has no mapper parameter 'label' (given: suffix)")
 
 
 def test_get_mapper_param_outside_a_run_says_so():
@@ -143,16 +143,46 @@ def test_times_are_recorded_in_order(audit_fixture):
     assert 0 < queued <= started <= finished
 
 
-def test_failing_map_fails_the_run_with_the_authors_error(store):
+def test_failing_map_is_recorded_and_the_rest_processed(store):
     exp_models.ExplorationModel.put_multi(
         [_exploration('exp-ok', {'A': 'X'}), _exploration('exp-bad', {'A': 'X'})])
     job = sample_jobs.FailingMapJob
     job_id = _run(job)
+    assert job.get_status_code(job_id) == 'completed'
+    assert job.get_output(job_id) == ["('ok', 1)"]
+    run = job.get_run(job_id)
+    assert run.error_count == 1
+    [error] = job.get_errors(job_id)
+    assert (error.stage, error.kind, error.entity, error.error_type,
+            error.message) == ('map', 'ExplorationModel', 'exp-bad',
+                               'ValueError', 'cannot audit exp-bad')
+    assert "raise ValueError('cannot audit %s' % item.id)" in error.traceback
+
+
+def test_max_errors_fails_the_run_past_the_threshold(store):
+    exp_models.ExplorationModel.put_multi(
+        [_exploration('exp-ok', {'A': 'X'}), _exploration('exp-bad', {'A': 'X'})])
+    job = sample_jobs.FailingMapJob
+    job_id = job.create_new(max_errors=0)
+    job.enqueue(job_id)
     assert job.get_status_code(job_id) == 'failed'
-    assert job.get_error(job_id).startswith(
-        'FailingMapJob failed: ValueError: cannot audit exp-bad')
+    assert 'more than max_errors=0' in job.get_error(job_id)
     assert job.get_output(job_id) == []
+    assert [e.entity for e in job.get_errors(job_id)] == ['exp-bad']
     assert job.get_time_finished_msec(job_id) is not None
+    # At the threshold, the run completes.
+    job_id = job.create_new(max_errors=1)
+    job.enqueue(job_id)
+    assert job.get_status_code(job_id) == 'completed'
+
+
+def test_max_errors_class_attribute(store):
+    exp_models.ExplorationModel.put_multi([_exploration('exp-bad', {'A': 'X'})])
+    strict = type('StrictFailingMapJob', (sample_jobs.FailingMapJob,),
+                  {'max_errors': 0})
+    job_id = _run(strict)
+    assert strict.get_status_code(job_id) == 'failed'
+    assert strict.get_run(job_id).max_errors == 0
 
 
 def test_map_that_writes_models_back(store):

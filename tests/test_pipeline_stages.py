@@ -48,10 +48,30 @@ def test_split_key_ranges_gives_exactly_num_splits_covering_ranges(
 def test_read_models_reads_every_model_once(store, splits):
     ids = _put_explorations(40, deleted=frozenset({3}))
     with _pipeline() as p:
-        read = (p | model_io.ReadModels(
+        models, errors = p | model_io.ReadModels(
             exp_models.ExplorationModel, store.url, splits)
-            | beam.Map(lambda m: (m.id, m.deleted)))
+        read = models | beam.Map(lambda m: (m.id, m.deleted))
         assert_that(read, equal_to([(i, i == 'exp-003') for i in ids]))
+        assert_that(errors, equal_to([]), label='NoErrors')
+
+
+def test_read_models_sends_bad_rows_to_errors_and_reads_the_rest(store):
+    ids = _put_explorations(6)
+    store.put('ExplorationModel', [('exp-002', {'title': 7,
+                                                'init_state_name': 'A'})])
+    with store._write() as conn:  # A row corrupted outside the framework.
+        conn.execute("UPDATE models SET data = '{broken' WHERE id = ?",
+                     ('exp-004',))
+    with _pipeline() as p:
+        models, errors = p | model_io.ReadModels(
+            exp_models.ExplorationModel, store.url, 2)
+        assert_that(models | beam.Map(lambda m: m.id), equal_to(
+            [i for i in ids if i not in ('exp-002', 'exp-004')]))
+        assert_that(errors | beam.Map(lambda e: (
+            e.stage, e.kind, e.entity, e.error_type)), equal_to([
+                ('read', 'ExplorationModel', 'exp-002', 'ModelDataError'),
+                ('read', 'ExplorationModel', 'exp-004', 'ModelDataError')]),
+            label='Errors')
 
 
 def test_map_stage_yields_the_jobs_pairs(store):
@@ -60,7 +80,7 @@ def test_map_stage_yields_the_jobs_pairs(store):
             'A': {'interaction': {'id': 'TextInput'}},
             'B': {'interaction': {'id': 'Continue'}}}})]
     with _pipeline() as p:
-        pairs = (p | beam.Create(models) | stages.MapModels(
+        pairs, _ = (p | beam.Create(models) | stages.MapModels(
             exp_jobs_one_off.InteractionAuditOneOffJob, {}, store.url))
         assert_that(pairs, equal_to(
             [('TextInput', 'e1 A'), ('Continue', 'e1 B')]))
@@ -69,25 +89,30 @@ def test_map_stage_yields_the_jobs_pairs(store):
 def test_map_stage_makes_params_readable_in_map(store):
     models = [exp_models.ExplorationModel(id='e1', init_state_name='A')]
     with _pipeline() as p:
-        pairs = (p | beam.Create(models) | stages.MapModels(
+        pairs, _ = (p | beam.Create(models) | stages.MapModels(
             sample_jobs.ParamJob, {'label': 'L'}, store.url))
         assert_that(pairs, equal_to([('L', 'e1')]))
 
 
-def test_map_stage_refuses_values_that_are_not_pairs(store):
+def test_map_stage_sends_values_that_are_not_pairs_to_errors(store):
     models = [exp_models.ExplorationModel(id='e1', init_state_name='A')]
-    with pytest.raises(Exception, match=r"NotAPairJob.map\(ExplorationModel "
-                       r"'e1'\) yielded 'e1'; map must yield \(key, value\)"):
-        with _pipeline() as p:
-            _ = (p | beam.Create(models) | stages.MapModels(
-                sample_jobs.NotAPairJob, {}, store.url))
+    with _pipeline() as p:
+        pairs, errors = (p | beam.Create(models) | stages.MapModels(
+            sample_jobs.NotAPairJob, {}, store.url))
+        assert_that(pairs, equal_to([]))
+        assert_that(errors | beam.Map(lambda e: e[:5]), equal_to([(
+            'map', 'ExplorationModel', 'e1', 'MapError',
+            "NotAPairJob.map(ExplorationModel 'e1') yielded 'e1'; map must "
+            "yield (key, value) pairs")]), label='Errors')
 
 
 def test_reduce_stage_gives_values_as_a_list_and_stringifies_output(store):
     groups = [('TextInput', iter(['e1 A', 'e2 A'])), ('Continue', ['e1 B'])]
     with _pipeline() as p:
-        rows = (p | beam.Create(groups, reshuffle=False) | stages.ReduceGroups(
-            exp_jobs_one_off.InteractionAuditOneOffJob, {}, store.url))
+        rows, _ = (p | beam.Create(groups, reshuffle=False)
+                   | stages.ReduceGroups(
+                       exp_jobs_one_off.InteractionAuditOneOffJob, {},
+                       store.url))
         assert_that(rows, equal_to([
             ("'TextInput'", 0, "('TextInput', ['e1 A', 'e2 A'])"),
             ("'Continue'", 0, "('Continue', ['e1 B'])")]))
@@ -109,7 +134,11 @@ def test_compiled_job_step_labels_carry_the_job_name(store):
     labels = [t.full_label for t in
               pipeline.transforms_stack[0].parts[0].parts]
     assert labels == [
-        'CountByKindJob/ReadUserSettingsModel', 'CountByKindJob/ReadNoteModel',
+        'CountByKindJob/ReadUserSettingsModel',
+        'CountByKindJob/WriteUserSettingsModelReadErrors',
+        'CountByKindJob/ReadNoteModel',
+        'CountByKindJob/WriteNoteModelReadErrors',
         'CountByKindJob/FlattenModels', 'CountByKindJob/Map',
-        'CountByKindJob/GroupByKey', 'CountByKindJob/Reduce',
+        'CountByKindJob/WriteMapErrors', 'CountByKindJob/GroupByKey',
+        'CountByKindJob/Reduce', 'CountByKindJob/WriteReduceErrors',
         'CountByKindJob/WriteOutput']

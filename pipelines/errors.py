@@ -1,0 +1,114 @@
+"""Per-model and per-key errors of a run: turning Beam's dead-letter
+outputs into error records, and storing them.
+
+The read, map and reduce stages run their DoFns with Beam's
+``with_exception_handling()``: an element whose processing raises goes to a
+dead-letter output as ``(element, (exc_type, repr, traceback_lines))`` and
+the rest of the job goes on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import apache_beam as beam
+
+from models import storage
+from pipelines import metrics
+
+# Traceback lines kept per error: enough to find the failing line of job
+# code, small enough to keep thousands of errors.
+TRACEBACK_LINES = 12
+ERROR_BATCH_SIZE = 100
+
+ErrorInfo = tuple[type, str, list[str]]
+
+
+class TooManyErrorsError(RuntimeError):
+    """A run recorded more errors than its max_errors allows."""
+
+
+def _describe(info: ErrorInfo) -> tuple[str, str, str]:
+    exc_type, exc_repr, lines = info
+    text = ''.join(lines).rstrip()
+    last = text.splitlines()[-1] if text else exc_repr
+    _, _, message = last.partition(': ')
+    tail = '\n'.join(text.splitlines()[-TRACEBACK_LINES:])
+    return exc_type.__name__, message or exc_repr, tail
+
+
+def read_error(bad: tuple[tuple[str, str, Any], ErrorInfo]
+               ) -> storage.JobErrorRecord:
+    """A row that could not become a model (corrupt or invalid data)."""
+    (kind, model_id, _), info = bad
+    return storage.JobErrorRecord('read', kind, model_id, *_describe(info))
+
+
+def map_error(bad: tuple[Any, ErrorInfo]) -> storage.JobErrorRecord:
+    """A model whose map raised or yielded something that cannot travel."""
+    model, info = bad
+    return storage.JobErrorRecord(
+        'map', model.kind(), model.id, *_describe(info))
+
+
+def reduce_error(job_name: str) -> Callable[[Any], storage.JobErrorRecord]:
+    """A key whose reduce raised."""
+    def convert(bad: tuple[tuple[Any, Any], ErrorInfo]
+                ) -> storage.JobErrorRecord:
+        (key, _), info = bad
+        return storage.JobErrorRecord(
+            'reduce', job_name, repr(key), *_describe(info))
+    return convert
+
+
+class _WriteErrorsFn(beam.DoFn):
+    def __init__(self, store_url: str, job_id: str,
+                 max_errors: int | None) -> None:
+        self._store_url = store_url
+        self._job_id = job_id
+        self._max_errors = max_errors
+        self._count = metrics.counter(metrics.ERRORS)
+        self._batch: list[storage.JobErrorRecord] = []
+
+    def start_bundle(self) -> None:
+        self._batch = []
+
+    def process(self, error: storage.JobErrorRecord) -> Iterator[None]:
+        self._batch.append(error)
+        if len(self._batch) >= ERROR_BATCH_SIZE:
+            self._flush()
+        return iter(())
+
+    def finish_bundle(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        store = storage.get_store(self._store_url)
+        store.write_errors(self._job_id, self._batch)
+        self._count.inc(len(self._batch))
+        self._batch = []
+        if self._max_errors is not None:
+            total = store.count_errors(self._job_id)
+            if total > self._max_errors:
+                first = store.read_errors(self._job_id, limit=1)[0]
+                raise TooManyErrorsError(
+                    '%d errors, more than max_errors=%d; stopped. First: '
+                    '%s %s %s: %s: %s' % (
+                        total, self._max_errors, first.stage, first.kind,
+                        first.entity, first.error_type, first.message))
+
+
+class WriteJobErrors(beam.PTransform):
+    """Stores error records with the run; stops the pipeline once there are
+    more than max_errors of them (None: never)."""
+
+    def __init__(self, store_url: str, job_id: str,
+                 max_errors: int | None = None) -> None:
+        super().__init__()
+        self._fn = _WriteErrorsFn(
+            storage.normalize_store_url(store_url), job_id, max_errors)
+
+    def expand(self, errors: beam.PCollection) -> Any:
+        return errors | 'WriteBatches' >> beam.ParDo(self._fn)

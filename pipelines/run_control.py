@@ -1,0 +1,44 @@
+"""What a running pipeline learns from its run record: whether it has been
+canceled. Checked from inside the DoFns, so a cancel reaches every worker
+process of a local run, wherever the pipeline is."""
+
+from __future__ import annotations
+
+import time
+
+from models import storage
+
+CANCELED = 'canceled'
+# How often, at most, a DoFn asks the store. Cancellation takes effect
+# within about this long plus the time to tear the pipeline down.
+CHECK_INTERVAL_SECONDS = 1.0
+
+
+class RunCanceledError(RuntimeError):
+    """The run was canceled while its pipeline was running."""
+
+
+class CancellationWatch:
+    """Raises RunCanceledError from check() once the run is canceled.
+
+    check() is cheap (a clock read) except once per interval, when it reads
+    the run's state. A run with no record (a pipeline built outside a job
+    run, as in stage tests) is never canceled.
+    """
+
+    def __init__(self, store_url: str, job_id: str,
+                 interval: float = CHECK_INTERVAL_SECONDS) -> None:
+        self._store_url = store_url
+        self._job_id = job_id
+        self._interval = interval
+        self._next_check = 0.0
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + self._interval
+        record = storage.get_store(self._store_url).get_run(self._job_id)
+        if record is not None and record['state'] == CANCELED:
+            raise RunCanceledError('job %s was canceled by %s' % (
+                self._job_id, record.get('canceled_by') or 'someone'))
