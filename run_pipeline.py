@@ -4,7 +4,7 @@
     python run_pipeline.py list
     python run_pipeline.py run InteractionAuditOneOffJob [--shard_count N]
         [--param key=value ...] [any Beam pipeline option]
-    python run_pipeline.py jobs | status JOB_ID | output JOB_ID
+    python run_pipeline.py jobs | status JOB_ID | output JOB_ID | errors JOB_ID
     python run_pipeline.py cancel JOB_ID [--user NAME]
     python run_pipeline.py seed-demo [--explorations N] [--users N]
 
@@ -31,6 +31,8 @@ from models import storage
 from pipelines import options as pipeline_options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# Errors shown by status, run and output; `errors JOB_ID` shows them all.
+ERRORS_SHOWN = 10
 
 # Errors that are the user's to fix: shown as one line, never a traceback.
 USER_ERRORS = (
@@ -87,6 +89,7 @@ def _print_status(run: job_runs.JobRun, out: TextIO) -> None:
         ('models read', _count(run.models_read)),
         ('values emitted', _count(run.values_emitted)),
         ('output lines', _count(run.output_lines)),
+        ('errors', _error_summary(run)),
     ]
     if run.details:
         rows.append(('details', json.dumps(run.details, sort_keys=True)))
@@ -98,7 +101,34 @@ def _print_status(run: job_runs.JobRun, out: TextIO) -> None:
         out.write('error:\n')
         for line in run.error.splitlines():
             out.write('  %s\n' % line)
+    _print_errors(run, out, ERRORS_SHOWN)
 
+
+def _error_summary(run: job_runs.JobRun) -> str:
+    count = storage.get_store().count_errors(run.job_id)
+    limit = ('no limit' if run.max_errors is None
+             else 'max_errors=%d' % run.max_errors)
+    return '%s (%s)' % (_count(count), limit)
+
+
+def _print_errors(run: job_runs.JobRun, out: TextIO, limit: int | None,
+                  with_traceback: bool = False) -> None:
+    """Lists the models and keys the run could not process."""
+    store = storage.get_store()
+    total = store.count_errors(run.job_id)
+    if not total:
+        return
+    out.write('%s models or keys were not processed:\n' % _count(total))
+    for error in store.read_errors(run.job_id, limit):
+        out.write('  %s %s %s: %s: %s\n' % (
+            error.stage, error.kind, error.entity, error.error_type,
+            error.message))
+        if with_traceback:
+            for line in error.traceback.splitlines():
+                out.write('      %s\n' % line)
+    if limit is not None and total > limit:
+        out.write('  ... and %s more: run_pipeline.py errors %s\n' % (
+            _count(total - limit), run.job_id))
 
 def _count(value: int | None) -> str:
     return '-' if value is None else '{:,}'.format(value)
@@ -118,7 +148,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     job_class = jobs_registry.get_job_class_by_name(args.job)
     params = dict(args.param or [])
     pipeline_options.parse(args.pipeline_args)  # Refuse bad options early.
-    job_id = job_class.create_new(pipeline_args=args.pipeline_args)
+    job_id = job_class.create_new(pipeline_args=args.pipeline_args,
+                                  max_errors=args.max_errors)
     sys.stderr.write('%s: running %s on %s\n' % (
         job_id, job_class.__name__, storage.default_store_url()))
     if args.shard_count is None:
@@ -132,9 +163,11 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if run.state == job_runs.STATUS_CODE_COMPLETED:
         for line in storage.get_store().read_output(job_id):
             out.write(line + '\n')
-    sys.stderr.write('%s: %s in %s; %s models read, %s output lines\n' % (
-        job_id, run.state, _duration(run), _count(run.models_read),
-        _count(run.output_lines)))
+    sys.stderr.write(
+        '%s: %s in %s; %s models read, %s output lines, %s errors\n' % (
+            job_id, run.state, _duration(run), _count(run.models_read),
+            _count(run.output_lines), _count(run.error_count or 0)))
+    _print_errors(run, sys.stderr, ERRORS_SHOWN)
     if run.state != job_runs.STATUS_CODE_COMPLETED:
         sys.stderr.write('%s\n' % (run.error or ''))
         return EXIT_FAILED
@@ -169,18 +202,25 @@ def cmd_output(args: argparse.Namespace, out: TextIO) -> int:
                 if run.error else ''))
     for line in storage.get_store().read_output(run.job_id):
         out.write(line + '\n')
+    # On standard error, so that standard output stays the output alone.
+    _print_errors(run, sys.stderr, ERRORS_SHOWN)
+    return EXIT_OK
+
+
+def cmd_errors(args: argparse.Namespace, out: TextIO) -> int:
+    run = job_runs.get(args.job_id)
+    _print_errors(run, out, args.limit, with_traceback=args.traceback)
     return EXIT_OK
 
 
 def cmd_cancel(args: argparse.Namespace, out: TextIO) -> int:
     run = job_runs.get(args.job_id)
-    job_class = jobs_registry.get_job_class_by_name(run.job_type)
     if run.state not in (job_runs.STATUS_CODE_QUEUED,
                          job_runs.STATUS_CODE_STARTED):
         raise CommandError(
             'job %s is %s; only queued or started jobs can be canceled'
             % (run.job_id, run.state))
-    job_class.cancel(run.job_id, args.user)
+    launcher.cancel(run.job_id, args.user)
     out.write('%s: canceled by %s\n' % (run.job_id, args.user))
     return EXIT_OK
 
@@ -225,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument('--param', type=parse_param, action='append',
                      metavar='KEY=VALUE',
                      help='a job parameter for get_mapper_param (repeatable)')
+    run.add_argument('--max_errors', type=_non_negative,
+                     help='fail the run if more than this many models or '
+                     'keys fail (default: the job\'s max_errors, else no '
+                     'limit: the run completes and reports its errors)')
     jobs_cmd = add('jobs', cmd_jobs, 'list recent job runs, newest first')
     jobs_cmd.add_argument('--limit', type=_non_negative, default=20)
     jobs_cmd.add_argument('--job', help='only runs of this job class')
@@ -232,6 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument('job_id')
     output = add('output', cmd_output, 'print the output of a completed run')
     output.add_argument('job_id')
+    errors_cmd = add('errors', cmd_errors,
+                     'list the models and keys a run could not process')
+    errors_cmd.add_argument('job_id')
+    errors_cmd.add_argument('--limit', type=_non_negative)
+    errors_cmd.add_argument('--traceback', action='store_true',
+                            help='with the end of each traceback')
     cancel = add('cancel', cmd_cancel, 'cancel a queued or started run')
     cancel.add_argument('job_id')
     cancel.add_argument('--user', default='cli', help='who is canceling')

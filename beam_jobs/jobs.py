@@ -151,12 +151,7 @@ class BaseMapReduceOneOffJobManager:
         """Cancels a queued or started run, recording who did, and discards
         its output. Raises InvalidTransitionError for any other state."""
         launcher.own_run(cls, job_id)
-        who = user_id or 'system'
-        job_runs.transition(
-            job_id, job_runs.STATUS_CODE_CANCELED, canceled_by=who,
-            error='Canceled by %s' % who,
-            time_finished_msec=job_runs.now_msec())
-        storage.get_store().delete_output(job_id)
+        launcher.cancel(job_id, user_id)
 
     @classmethod
     def get_mapper_param(cls, param_name: str) -> Any:

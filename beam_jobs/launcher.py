@@ -127,6 +127,19 @@ def enqueue(job_class: type, job_id: str,
         params=params, max_errors=max_errors), options)
 
 
+def cancel(job_id: str, user_id: str | None) -> job_runs.JobRun:
+    """Cancels a queued or started run of any job, recording who did, and
+    discards its output. A local pipeline running in another process
+    notices within seconds and stops. Raises InvalidTransitionError, naming
+    the run's state, for runs that are not queued or started."""
+    who = user_id or 'system'
+    run = job_runs.transition(
+        job_id, job_runs.STATUS_CODE_CANCELED, canceled_by=who,
+        error='Canceled by %s' % who, time_finished_msec=job_runs.now_msec())
+    storage.get_store().delete_output(job_id)
+    return run
+
+
 def _run_locally(spec: compiler.JobSpec,
                  options: beam.options.pipeline_options.PipelineOptions
                  ) -> None:

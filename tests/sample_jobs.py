@@ -128,3 +128,92 @@ class WritingJob(jobs.BaseMapReduceOneOffJobManager):
     @staticmethod
     def reduce(key, values):
         yield (key, len(values))
+
+
+class OnePercentFailingJob(jobs.BaseMapReduceOneOffJobManager):
+    """map raises for one model in a hundred (ids ending in 07)."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        if item.id.endswith('07'):
+            raise RuntimeError('unreadable exploration %s' % item.id)
+        yield ('ok', item.id)
+
+    @staticmethod
+    def reduce(key, values):
+        yield (key, len(values))
+        if key == 'ok' and len(values) > 0:
+            yield ('first', min(values))
+
+
+class UntravelableJob(jobs.BaseMapReduceOneOffJobManager):
+    """map yields keys and values that cannot cross a shuffle, for some
+    models, and a fine pair for the rest."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        if item.id == 'bad-key':
+            yield (object(), 1)
+        elif item.id == 'bad-value':
+            yield ('key', lambda: 1)
+        elif item.id == 'not-a-pair':
+            yield ('a', 'b', 'c')
+        else:
+            yield ('fine', item.id)
+
+    @staticmethod
+    def reduce(key, values):
+        yield (key, sorted(values))
+
+
+class FailingReduceJob(jobs.BaseMapReduceOneOffJobManager):
+    """reduce raises for one key."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        yield (item.id[-1], item.id)
+
+    @staticmethod
+    def reduce(key, values):
+        if key == '3':
+            raise KeyError('no total for %s' % key)
+        yield (key, len(values))
+
+
+class GatedJob(jobs.BaseMapReduceOneOffJobManager):
+    """Stops in map at the model named by the 'gate_model' parameter until
+    the file 'gate_path' exists, after touching 'gate_path'.reached: lets a
+    test act on a run that is certainly in the middle of its map."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        import os
+        import time
+        if item.id == GatedJob.get_mapper_param('gate_model'):
+            gate = GatedJob.get_mapper_param('gate_path')
+            with open(gate + '.reached', 'w'):
+                pass
+            deadline = time.monotonic() + 600
+            while not os.path.exists(gate) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        yield ('all', item.id)
+
+    @staticmethod
+    def reduce(key, values):
+        yield (key, len(values))

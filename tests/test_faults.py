@@ -1,0 +1,292 @@
+"""Faults, with real processes and a real store: failing models, bad rows,
+values that cannot travel, a killed process, a cancel from another process,
+and several writers at once. Every model must be accounted for: processed,
+or listed as an error with its id."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+import run_pipeline
+from beam_jobs import exp_jobs_one_off
+from beam_jobs import job_runs
+from beam_jobs import user_jobs_one_off
+from models import exp_models
+from models import storage
+from models import user_models
+from tests import sample_jobs
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Generous bounds on waiting for another process: they only fail a test
+# that would otherwise hang, they never decide a result.
+PROCESS_TIMEOUT = 180
+
+
+def _explorations(ids):
+    exp_models.ExplorationModel.put_multi([
+        exp_models.ExplorationModel(
+            id=i, init_state_name='A',
+            states={'A': {'interaction': {'id': 'TextInput'}}})
+        for i in ids])
+
+
+def _start_driver(store_path, job_name, *params):
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'tests.job_driver', store_path, job_name,
+         *params], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    job_id = proc.stdout.readline().strip()
+    assert job_id.startswith(job_name), proc.stderr.read()
+    return proc, job_id
+
+
+def _wait_for_file(path, proc):
+    deadline = time.monotonic() + PROCESS_TIMEOUT
+    while not os.path.exists(path):
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, 'the job never reached its gate'
+        time.sleep(0.05)
+
+
+def test_one_percent_of_models_failing_in_map(store):
+    ids = ['exp-%04d' % i for i in range(1000)]
+    _explorations(ids)
+    job = sample_jobs.OnePercentFailingJob
+    job_id = job.create_new()
+    job.enqueue(job_id)
+    run = job.get_run(job_id)
+    failing = [i for i in ids if i.endswith('07')]
+    assert len(failing) == 10
+    assert run.state == 'completed'
+    assert run.error_count == 10
+    assert run.models_read == 1000
+    assert job.get_output(job_id) == ["('ok', 990)", "('first', 'exp-0000')"]
+    errors = job.get_errors(job_id)
+    assert [e.entity for e in errors] == failing
+    assert {(e.stage, e.kind, e.error_type) for e in errors} == {
+        ('map', 'ExplorationModel', 'RuntimeError')}
+    assert errors[0].message == 'unreadable exploration exp-0007'
+    # The command line shows them with status and output.
+    out = io.StringIO()
+    assert run_pipeline.main(['status', job_id], out=out) == 0
+    assert 'errors:           10 (no limit)' in out.getvalue()
+    assert ('map ExplorationModel exp-0007: RuntimeError: unreadable '
+            'exploration exp-0007') in out.getvalue()
+
+
+def test_failing_reduce_is_recorded_per_key(store):
+    _explorations(['e1', 'e2', 'e3', 'f3'])
+    job = sample_jobs.FailingReduceJob
+    job_id = job.create_new()
+    job.enqueue(job_id)
+    assert job.get_status_code(job_id) == 'completed'
+    assert job.get_output(job_id) == ["('1', 1)", "('2', 1)"]
+    [error] = job.get_errors(job_id)
+    assert (error.stage, error.kind, error.entity, error.error_type) == (
+        'reduce', 'FailingReduceJob', "'3'", 'KeyError')
+    assert error.message == "'no total for 3'"
+
+
+def test_values_that_cannot_travel_are_reported_per_model(store):
+    _explorations(['bad-key', 'bad-value', 'not-a-pair', 'ok-1', 'ok-2'])
+    job = sample_jobs.UntravelableJob
+    job_id = job.create_new()
+    job.enqueue(job_id)
+    assert job.get_status_code(job_id) == 'completed'
+    assert job.get_output(job_id) == ["('fine', ['ok-1', 'ok-2'])"]
+    errors = {e.entity: e.message for e in job.get_errors(job_id)}
+    assert errors['bad-key'].startswith(
+        "UntravelableJob.map(ExplorationModel 'bad-key') yielded a key "
+        "<object object at")
+    assert 'a key needs a deterministic encoding for GroupByKey' in (
+        errors['bad-key'])
+    assert errors['bad-value'].startswith(
+        "UntravelableJob.map(ExplorationModel 'bad-value') yielded a value "
+        "<function")
+    assert 'a value needs to be picklable' in errors['bad-value']
+    assert errors['not-a-pair'] == (
+        "UntravelableJob.map(ExplorationModel 'not-a-pair') yielded ('a', "
+        "'b', 'c'); map must yield (key, value) pairs")
+
+
+def test_bad_stored_rows_are_errors_and_stay_untouched(store, store_path):
+    user_models.UserSettingsModel.put_multi([
+        user_models.UserSettingsModel(id='u%d' % i, email='u%d@a.org' % i)
+        for i in range(6)])
+    bad_rows = {
+        'u1': '{"email": "x@a.org"',                        # corrupt JSON
+        'u2': '{"email": "y@a.org", "shoe_size": 44}',      # unknown
+        'u3': '{"username": "nobody"}',                     # missing email
+        'u4': '{"email": ["not", "a", "string"]}',          # wrong type
+    }
+    with sqlite3.connect(store_path) as conn:
+        for model_id, data in bad_rows.items():
+            conn.execute('UPDATE models SET data = ? WHERE kind = ? AND '
+                         'id = ?', (data, 'UserSettingsModel', model_id))
+    job = user_jobs_one_off.EmailDomainCountOneOffJob
+    job_id = job.create_new()
+    job.enqueue(job_id)
+    assert job.get_status_code(job_id) == 'completed'
+    assert job.get_output(job_id) == ['a.org: 2']
+    errors = job.get_errors(job_id)
+    assert [(e.stage, e.kind, e.entity) for e in errors] == [
+        ('read', 'UserSettingsModel', i) for i in ('u1', 'u2', 'u3', 'u4')]
+    messages = [e.message for e in errors]
+    assert 'stored data is not valid JSON' in messages[0]
+    assert 'unknown properties in stored data: shoe_size' in messages[1]
+    assert 'missing required properties: email' in messages[2]
+    assert 'UserSettingsModel.email expects str, got list' in messages[3]
+    with sqlite3.connect(store_path) as conn:
+        for model_id, data in bad_rows.items():
+            assert conn.execute(
+                'SELECT data FROM models WHERE id = ?', (model_id,)
+            ).fetchone()[0] == data
+
+
+def test_killed_process_leaves_a_failed_run_and_a_clean_store(
+        store, store_path, tmp_path):
+    ids = ['exp-%03d' % i for i in range(200)]
+    _explorations(ids)
+    gate = str(tmp_path / 'gate')
+    proc, job_id = _start_driver(store_path, 'GatedJob',
+                                 'gate_model=exp-150', 'gate_path=' + gate)
+    _wait_for_file(gate + '.reached', proc)
+    assert job_runs.get(job_id).state == 'started'
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(PROCESS_TIMEOUT)
+    storage.close_all_stores()
+    with sqlite3.connect(store_path) as conn:
+        assert conn.execute('PRAGMA integrity_check').fetchone()[0] == 'ok'
+    run = job_runs.get(job_id)  # Reading the run notices its owner is gone.
+    assert run.state == 'failed'
+    assert run.error.startswith(
+        'abandoned: the process running it (pid %d on ' % proc.pid)
+    assert sample_jobs.GatedJob.get_output(job_id) == []
+    assert storage.get_store().count_output(job_id) == 0
+    # A rerun gives the full, correct output.
+    open(gate, 'w').close()
+    rerun = sample_jobs.GatedJob.create_new()
+    sample_jobs.GatedJob.enqueue(rerun, {'gate_model': 'exp-150',
+                                         'gate_path': gate})
+    assert sample_jobs.GatedJob.get_output(rerun) == ["('all', 200)"]
+
+
+def test_cancel_from_another_process_stops_the_run(store, store_path,
+                                                   tmp_path, capsys):
+    _explorations(['exp-%03d' % i for i in range(300)])
+    gate = str(tmp_path / 'gate')
+    proc, job_id = _start_driver(store_path, 'GatedJob',
+                                 'gate_model=exp-100', 'gate_path=' + gate)
+    _wait_for_file(gate + '.reached', proc)
+    assert run_pipeline.main(
+        ['--store', store_path, 'cancel', job_id, '--user', 'ops@example.org'],
+        out=io.StringIO()) == 0
+    open(gate, 'w').close()  # Let the map go on: the pipeline must stop.
+    out, err = proc.communicate(timeout=PROCESS_TIMEOUT)
+    assert proc.returncode == 0, err
+    assert out.splitlines()[-1] == 'canceled'
+    storage.set_default_store(store_path)
+    run = job_runs.get(job_id)
+    assert run.state == 'canceled'
+    assert run.canceled_by == 'ops@example.org'
+    assert run.error == 'Canceled by ops@example.org'
+    assert storage.get_store().count_output(job_id) == 0
+    assert sample_jobs.GatedJob.get_output(job_id) == []
+    # Canceling again is refused with a clear message.
+    assert run_pipeline.main(['--store', store_path, 'cancel', job_id],
+                             out=io.StringIO()) == 1
+    assert 'is canceled; only queued or started jobs can be canceled' in (
+        capsys.readouterr().err)
+
+
+def test_stale_heartbeat_marks_a_run_failed(store):
+    _explorations(['e1'])
+    job_id = sample_jobs.ShardedJob.create_new()
+    store.update_run(job_id, {
+        'state': 'started', 'runner': 'FnApiRunner', 'owner_pid': 1,
+        'owner_host': 'another-host',
+        'heartbeat_msec': job_runs.now_msec() - job_runs.STALE_AFTER_MSEC
+        - 5000})
+    store.write_output(job_id, [('k', 0, 'partial line')])
+    [listed] = job_runs.list_recent()
+    assert listed.state == 'failed'
+    assert listed.error.startswith(
+        'abandoned: no heartbeat from the process running it (pid 1 on '
+        'another-host) for ')
+    assert store.count_output(job_id) == 0
+
+
+def test_a_fresh_heartbeat_from_another_host_is_trusted(store):
+    job_id = sample_jobs.ShardedJob.create_new()
+    store.update_run(job_id, {
+        'state': 'started', 'runner': 'FnApiRunner', 'owner_pid': 1,
+        'owner_host': 'another-host', 'heartbeat_msec': job_runs.now_msec()})
+    assert job_runs.get(job_id).state == 'started'
+
+
+def _expected_domain_counts():
+    counts = {}
+    for user in user_models.UserSettingsModel.get_all():
+        domain = user.email.rpartition('@')[2]
+        counts[domain] = counts.get(domain, 0) + 1
+    return ['%s: %d' % item for item in sorted(counts.items())]
+
+
+def test_two_jobs_at_once_and_a_writer_beside_them(store, store_path):
+    user_models.UserSettingsModel.put_multi([
+        user_models.UserSettingsModel(
+            id='u%04d' % i, email='User%d@%s.org' % (i, 'abc'[i % 3]))
+        for i in range(600)])
+    migrate, migrate_id = _start_driver(store_path, 'WritingJob')
+    count, count_id = _start_driver(store_path, 'CountByKindJob')
+    # A third process writes other models while both jobs run.
+    writer = subprocess.Popen(
+        [sys.executable, '-c', (
+            'import sys\n'
+            'from models import storage\n'
+            'from tests import sample_jobs\n'
+            'storage.set_default_store(sys.argv[1])\n'
+            'for n in range(300):\n'
+            '    sample_jobs.NoteModel(id="note-%03d" % n, text=str(n)).put()\n'
+        ), store_path], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    for proc in (migrate, count, writer):
+        _, err = proc.communicate(timeout=PROCESS_TIMEOUT)
+        assert proc.returncode == 0, err
+    assert job_runs.get(migrate_id).state == 'completed'
+    assert sample_jobs.WritingJob.get_output(migrate_id) == [
+        "('migrated', 600)"]
+    assert all(u.email == u.email.lower()
+               for u in user_models.UserSettingsModel.get_all())
+    notes = sample_jobs.NoteModel.get_all()
+    assert [n.text for n in notes] == [str(n) for n in range(300)]
+    [users_line] = [line for line in sample_jobs.CountByKindJob.get_output(
+        count_id) if line.startswith('UserSettingsModel')]
+    assert users_line == 'UserSettingsModel 600'
+    with sqlite3.connect(store_path) as conn:
+        assert conn.execute('PRAGMA integrity_check').fetchone()[0] == 'ok'
+
+
+def test_stored_data_is_never_unpickled(store, store_path):
+    """The store keeps JSON text only: a pickle payload planted in a row is
+    reported as corrupt data, never loaded."""
+    import pickle
+    _explorations(['e1'])
+    with sqlite3.connect(store_path) as conn:
+        conn.execute("UPDATE models SET data = ? WHERE id = 'e1'",
+                     (pickle.dumps({'evil': True}),))
+    job = exp_jobs_one_off.InteractionAuditOneOffJob
+    job_id = job.create_new()
+    job.enqueue(job_id)
+    [error] = job.get_errors(job_id)
+    assert (error.stage, error.entity, error.error_type) == (
+        'read', 'e1', 'ModelDataError')
+    assert json.dumps(error.message)  # A plain, readable message.
