@@ -31,6 +31,9 @@ class ModelDataError(ValueError):
         self.model_id = model_id
 
 
+_ONE_MICROSECOND = datetime.timedelta(microseconds=1)
+
+
 def utcnow() -> datetime.datetime:
     """The current time as a naive UTC datetime, as NDB stored it."""
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
@@ -67,6 +70,9 @@ class BaseModel:
                 self.kind(), repr(id), 'id must be a string, got %s'
                 % type(id).__name__)
         self.id = uuid.uuid4().hex if id is None else id
+        # The stored last_updated this copy was read at; None: not read from
+        # the store, so put() writes it blindly, as NDB did.
+        self._version: str | None = None
         self._values: dict[str, Any] = {
             name: prop.default_value()
             for name, prop in self._properties.items()}
@@ -128,6 +134,7 @@ class BaseModel:
                 % ', '.join(sorted(unknown)))
         model = cls.__new__(cls)
         model.id = model_id
+        model._version = payload.get('last_updated')
         values = {}
         try:
             for name, prop in cls._properties.items():
@@ -178,7 +185,13 @@ class BaseModel:
     @classmethod
     def put_multi(cls, models: Iterable['BaseModel']) -> None:
         """Stores models, one transaction per kind. Nothing is written if any
-        model is invalid."""
+        model is invalid.
+
+        A model that was read from the store is only written if the stored
+        copy has not changed since (optimistic concurrency): otherwise
+        ConflictError is raised and nothing of that kind is written, so a
+        concurrent writer's change is never silently overwritten.
+        """
         by_kind: dict[str, list[BaseModel]] = {}
         for model in models:
             model._check_required()
@@ -186,11 +199,28 @@ class BaseModel:
         now = utcnow()
         store = storage.get_store()
         for kind, group in by_kind.items():
+            previous = [(m.created_on, m.last_updated) for m in group]
             for model in group:
                 if model.created_on is None:
                     model.created_on = now
-                model.last_updated = now
-            store.put(kind, [(m.id, m.to_dict()) for m in group])
+                # Strictly increasing, so a version is never seen twice.
+                if model.last_updated is not None and (
+                        model.last_updated >= now):
+                    model.last_updated += _ONE_MICROSECOND
+                else:
+                    model.last_updated = now
+            expected = {m.id: m._version for m in group
+                        if m._version is not None}
+            try:
+                store.put(kind, [(m.id, m.to_dict()) for m in group],
+                          expected or None)
+            except storage.StoreError:
+                for model, (created, updated) in zip(group, previous):
+                    model.created_on, model.last_updated = created, updated
+                raise
+            for model in group:
+                model._version = props.DateTimeProperty().to_json(
+                    model.last_updated)
 
     def delete(self) -> None:
         """Removes this model from the store."""

@@ -154,13 +154,37 @@ class SqliteStore(storage.ModelStore):
             found.update(rows)
         return [found.get(i) for i in ids]
 
-    def put(self, kind: str, entities: Sequence[tuple[str, dict]]) -> None:
+    def put(self, kind: str, entities: Sequence[tuple[str, dict]],
+            expected_versions: dict[str, str | None] | None = None) -> None:
         rows = [(kind, i, json.dumps(data, separators=(',', ':')))
                 for i, data in entities]
         with self._write() as conn:
+            if expected_versions:
+                # Inside the write transaction: nobody can change the rows
+                # between this check and the write.
+                self._check_versions(conn, kind, expected_versions)
             conn.executemany(
                 'INSERT OR REPLACE INTO models (kind, id, data) '
                 'VALUES (?, ?, ?)', rows)
+
+    @staticmethod
+    def _check_versions(conn: sqlite3.Connection, kind: str,
+                        expected: dict[str, str | None]) -> None:
+        ids = list(expected)
+        current: dict[str, str | None] = {}
+        for chunk in _chunks(ids, 500):
+            for model_id, data in conn.execute(
+                    'SELECT id, data FROM models WHERE kind = ? AND id IN '
+                    '(%s)' % ','.join('?' * len(chunk)), [kind, *chunk]):
+                try:
+                    current[model_id] = json.loads(data).get('last_updated')
+                except (ValueError, AttributeError):
+                    current[model_id] = '<unreadable>'
+        for model_id in ids:
+            # A model deleted since it was read is a conflict too.
+            if model_id not in current or current[model_id] != expected[
+                    model_id]:
+                raise storage.ConflictError(kind, model_id)
 
     def delete(self, kind: str, ids: Sequence[str]) -> None:
         with self._write() as conn:

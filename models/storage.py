@@ -26,6 +26,18 @@ class StoreError(Exception):
     """A store could not be opened or used as asked."""
 
 
+class ConflictError(StoreError):
+    """A model changed in the store after it was read, so writing the copy
+    that was read would lose that change."""
+
+    def __init__(self, kind: str, model_id: str) -> None:
+        super().__init__(
+            '%s %r was changed by another writer since it was read'
+            % (kind, model_id))
+        self.kind = kind
+        self.model_id = model_id
+
+
 class JobErrorRecord(NamedTuple):
     """One model or key that a run could not process.
 
@@ -56,8 +68,14 @@ class ModelStore(abc.ABC):
         """The payloads of the given ids, None where absent, in order."""
 
     @abc.abstractmethod
-    def put(self, kind: str, entities: Sequence[tuple[str, dict]]) -> None:
-        """Writes (id, data) pairs, replacing what was there, atomically."""
+    def put(self, kind: str, entities: Sequence[tuple[str, dict]],
+            expected_versions: dict[str, str | None] | None = None) -> None:
+        """Writes (id, data) pairs, replacing what was there, atomically.
+
+        expected_versions maps ids to the ``last_updated`` value each entity
+        had when it was read; if any stored entity has another, nothing is
+        written and ConflictError is raised (optimistic concurrency).
+        """
 
     @abc.abstractmethod
     def delete(self, kind: str, ids: Sequence[str]) -> None:

@@ -20,6 +20,10 @@ from pipelines import errors
 from pipelines import metrics
 from pipelines import run_control
 
+# How often map is re-run, on a fresh copy of its model, when a put() in it
+# finds the model changed by another writer since it was read.
+MAX_CONFLICT_RETRIES = 5
+
 # Values of these types always have a deterministic encoding and pickle;
 # anything else is checked before it is handed to the shuffle.
 _SIMPLE_TYPES = frozenset({str, int, float, bool, type(None), bytes})
@@ -80,7 +84,7 @@ class _MapFn(_JobCodeFn):
             '%s/Map' % self._job_class.__name__)
 
     def process(self, model: base_models.BaseModel) -> Iterator[tuple]:
-        for item in self._call(self._job_class.map, model):
+        for item in self._map_with_retries(model):
             if type(item) is not tuple or len(item) != 2:
                 raise MapError(
                     '%s.map(%s %r) yielded %s; map must yield (key, value) '
@@ -93,6 +97,22 @@ class _MapFn(_JobCodeFn):
                 self._check_encodes(model, 'value', value, self._value_coder)
             self._emitted.inc()
             yield item
+
+    def _map_with_retries(self, model: base_models.BaseModel) -> list[Any]:
+        """What map yields for model, re-running it on a fresh copy when a
+        write in it conflicts with another writer (as NDB retried
+        transactions). Only the last attempt's values are kept."""
+        for attempt in range(MAX_CONFLICT_RETRIES + 1):
+            try:
+                return list(self._call(self._job_class.map, model))
+            except storage.ConflictError:
+                if attempt == MAX_CONFLICT_RETRIES:
+                    raise
+                fresh = type(model).get_by_id(model.id)
+                if fresh is None:
+                    return []  # Deleted meanwhile: nothing left to map.
+                model = fresh
+        raise AssertionError('unreachable')
 
     def _check_encodes(self, model: base_models.BaseModel, what: str,
                        value: Any, coder: coders.Coder | None) -> None:

@@ -217,3 +217,47 @@ class GatedJob(jobs.BaseMapReduceOneOffJobManager):
     @staticmethod
     def reduce(key, values):
         yield (key, len(values))
+
+
+class TagUsersJob(jobs.BaseMapReduceOneOffJobManager):
+    """A read-modify-write migration: appends 'job' to every user's
+    preferred_language_codes."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [user_models.UserSettingsModel]
+
+    @staticmethod
+    def map(item):
+        item.preferred_language_codes = item.preferred_language_codes + [
+            'job']
+        item.put()
+        yield ('tagged', item.id)
+
+    @staticmethod
+    def reduce(key, values):
+        yield (key, len(values))
+
+
+class InterferedJob(jobs.BaseMapReduceOneOffJobManager):
+    """Lowercases emails, while 'another writer' (simulated inside map, on
+    the first attempt only) sets the username of the same user."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [user_models.UserSettingsModel]
+
+    @staticmethod
+    def map(item):
+        if item.username is None:
+            other_writer_copy = user_models.UserSettingsModel.get_by_id(
+                item.id)
+            other_writer_copy.username = 'set-by-other-writer'
+            other_writer_copy.put()
+        item.email = item.email.lower()
+        item.put()
+        yield ('done', item.username)
+
+    @staticmethod
+    def reduce(key, values):
+        yield (key, sorted(values))

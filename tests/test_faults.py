@@ -290,3 +290,52 @@ def test_stored_data_is_never_unpickled(store, store_path):
     assert (error.stage, error.entity, error.error_type) == (
         'read', 'e1', 'ModelDataError')
     assert json.dumps(error.message)  # A plain, readable message.
+
+
+def test_map_reruns_on_a_fresh_copy_when_its_write_conflicts(store):
+    user_models.UserSettingsModel.put_multi([
+        user_models.UserSettingsModel(id='u%d' % i, email='A%d@B.org' % i)
+        for i in range(3)])
+    job = sample_jobs.InterferedJob
+    job_id = job.create_new()
+    job.enqueue(job_id)
+    assert job.get_errors(job_id) == []
+    # Only the retried attempt's values are kept: it saw the other write.
+    assert job.get_output(job_id) == [
+        "('done', ['set-by-other-writer', 'set-by-other-writer', "
+        "'set-by-other-writer'])"]
+    for user in user_models.UserSettingsModel.get_all():
+        assert user.username == 'set-by-other-writer'  # Not lost...
+        assert user.email == user.email.lower()        # ...nor this.
+
+
+def test_no_write_is_lost_when_a_job_and_another_process_update_the_same_models(
+        store, store_path):
+    user_models.UserSettingsModel.put_multi([
+        user_models.UserSettingsModel(id='u%04d' % i, email='%d@a.org' % i)
+        for i in range(300)])
+    job, job_id = _start_driver(store_path, 'TagUsersJob')
+    other = subprocess.Popen(
+        [sys.executable, '-c', (
+            'import sys\n'
+            'from models import storage, user_models\n'
+            'storage.set_default_store(sys.argv[1])\n'
+            'for n in reversed(range(300)):\n'
+            '    while True:\n'
+            '        user = user_models.UserSettingsModel.get_by_id(\n'
+            '            "u%04d" % n)\n'
+            '        user.preferred_language_codes += ["other"]\n'
+            '        try:\n'
+            '            user.put()\n'
+            '            break\n'
+            '        except storage.ConflictError:\n'
+            '            pass\n'), store_path],
+        cwd=REPO, stderr=subprocess.PIPE, text=True)
+    for proc in (job, other):
+        _, err = proc.communicate(timeout=PROCESS_TIMEOUT)
+        assert proc.returncode == 0, err
+    assert sample_jobs.TagUsersJob.get_output(job_id) == ["('tagged', 300)"]
+    assert sample_jobs.TagUsersJob.get_errors(job_id) == []
+    for user in user_models.UserSettingsModel.get_all():
+        assert sorted(user.preferred_language_codes) == ['job', 'other'], (
+            user.id)

@@ -12,6 +12,7 @@ import pytest
 from models import base_models
 from models import exp_fetchers
 from models import exp_models
+from models import storage
 from models import user_models
 from tests import sample_jobs
 
@@ -167,3 +168,51 @@ def test_exploration_fetcher_names_a_malformed_state():
     with pytest.raises(ValueError, match="ExplorationModel 'e1': state "
                        "'Intro' is a str"):
         exp_fetchers.get_exploration_from_model(model)
+
+
+def test_put_of_a_stale_copy_is_refused_and_keeps_the_newer_write(store):
+    user_models.UserSettingsModel(id='u1', email='a@b.c').put()
+    first = user_models.UserSettingsModel.get_by_id('u1')
+    second = user_models.UserSettingsModel.get_by_id('u1')
+    first.username = 'first'
+    first.put()
+    second.username = 'second'
+    with pytest.raises(storage.ConflictError,
+                       match="UserSettingsModel 'u1' was changed by another "
+                       "writer since it was read"):
+        second.put()
+    assert user_models.UserSettingsModel.get_by_id('u1').username == 'first'
+    # The copy that won can be written again.
+    first.username = 'first again'
+    first.put()
+    assert user_models.UserSettingsModel.get_by_id('u1').username == (
+        'first again')
+
+
+def test_put_of_a_copy_deleted_meanwhile_is_a_conflict(store):
+    user_models.UserSettingsModel(id='u1', email='a@b.c').put()
+    copy = user_models.UserSettingsModel.get_by_id('u1')
+    copy.delete()
+    with pytest.raises(storage.ConflictError):
+        copy.put()
+
+
+def test_new_models_are_written_blindly_as_in_ndb(store):
+    user_models.UserSettingsModel(id='u1', email='old@b.c').put()
+    user_models.UserSettingsModel(id='u1', email='new@b.c').put()
+    assert user_models.UserSettingsModel.get_by_id('u1').email == 'new@b.c'
+
+
+def test_a_conflict_writes_nothing_of_the_batch(store):
+    user_models.UserSettingsModel.put_multi([
+        user_models.UserSettingsModel(id=i, email='%s@b.c' % i)
+        for i in ('u1', 'u2')])
+    u1, u2 = user_models.UserSettingsModel.get_multi(['u1', 'u2'])
+    fresh_u2 = user_models.UserSettingsModel.get_by_id('u2')
+    fresh_u2.username = 'winner'
+    fresh_u2.put()
+    u1.username, u2.username = 'lost', 'lost'
+    with pytest.raises(storage.ConflictError):
+        user_models.UserSettingsModel.put_multi([u1, u2])
+    assert [m.username for m in user_models.UserSettingsModel.get_multi(
+        ['u1', 'u2'])] == [None, 'winner']
