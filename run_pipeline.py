@@ -176,13 +176,14 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_jobs(args: argparse.Namespace, out: TextIO) -> int:
     runs = job_runs.list_recent(limit=args.limit, job_type=args.job)
-    out.write('%-48s %-10s %-24s %9s %12s %12s\n' % (
-        'JOB ID', 'STATE', 'QUEUED', 'DURATION', 'MODELS READ', 'OUTPUT'))
+    row = '%-48s %-10s %-24s %9s %12s %10s %8s\n'
+    out.write(row % ('JOB ID', 'STATE', 'QUEUED', 'DURATION', 'MODELS READ',
+                     'OUTPUT', 'ERRORS'))
     for run in runs:
-        out.write('%-48s %-10s %-24s %9s %12s %12s\n' % (
+        out.write(row % (
             run.job_id, run.state, _format_msec(run.time_queued_msec),
             _duration(run), _count(run.models_read),
-            _count(run.output_lines)))
+            _count(run.output_lines), _count(run.error_count)))
     return EXIT_OK
 
 
