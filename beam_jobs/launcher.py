@@ -4,6 +4,7 @@ its pipeline and recording what happened in the run record."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -19,6 +20,8 @@ from pipelines import compiler
 from pipelines import errors
 from pipelines import metrics
 from pipelines import options as pipeline_options
+
+_LOGGER = logging.getLogger(__name__)
 
 MAX_SHARD_COUNT = 1024
 # A running local job refreshes its run's heartbeat this often; a run whose
@@ -201,9 +204,13 @@ class _Heartbeat:
     def _beat(self) -> None:
         store = storage.get_store(self._store_url)
         while not self._stop.wait(HEARTBEAT_SECONDS):
-            store.update_run(
-                self._job_id, {'heartbeat_msec': job_runs.now_msec()},
-                from_states=[job_runs.STATUS_CODE_STARTED])
+            try:
+                store.update_run(
+                    self._job_id, {'heartbeat_msec': job_runs.now_msec()},
+                    from_states=[job_runs.STATUS_CODE_STARTED])
+            except Exception:  # A busy store must not end the heartbeat.
+                _LOGGER.warning('could not refresh the heartbeat of %s',
+                                self._job_id, exc_info=True)
 
 
 def _record_failure(spec: compiler.JobSpec, error: BaseException) -> None:
