@@ -9,10 +9,10 @@ STORE ?= .data/beam_jobs.sqlite3
 
 .PHONY: demo test clean
 
-$(INSTALLED): setup.py
+$(INSTALLED): setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,gcp]'
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)
