@@ -31,6 +31,10 @@ class EmulatorUnavailable(RuntimeError):
     """The emulator is not installed here, or did not start."""
 
 
+class EmulatorMissing(EmulatorUnavailable):
+    """gcloud, its Datastore emulator component or Java is not installed."""
+
+
 def free_port() -> int:
     """A TCP port on the loopback interface that nothing listens on now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -41,6 +45,29 @@ def free_port() -> int:
 def gcloud_path() -> str | None:
     """The gcloud executable, or None if it is not installed."""
     return shutil.which('gcloud')
+
+
+def check_installed() -> str:
+    """The gcloud executable, if gcloud, its Datastore emulator component
+    and Java are all installed; else raises EmulatorMissing saying which
+    is not."""
+    gcloud = gcloud_path()
+    if gcloud is None:
+        raise EmulatorMissing(
+            'the Cloud Datastore emulator needs the gcloud CLI '
+            '(google-cloud-cli), and gcloud is not on PATH')
+    sdk_root = os.path.dirname(os.path.dirname(os.path.realpath(gcloud)))
+    emulator = os.path.join(sdk_root, 'platform', 'cloud-datastore-emulator')
+    if not os.path.isdir(emulator):
+        raise EmulatorMissing(
+            'the gcloud CLI at %s has no Cloud Datastore emulator (%s is '
+            'missing; install the google-cloud-cli-datastore-emulator '
+            'package or `gcloud components install cloud-datastore-emulator`)'
+            % (gcloud, emulator))
+    if shutil.which('java') is None:
+        raise EmulatorMissing(
+            'the Cloud Datastore emulator needs Java, and java is not on PATH')
+    return gcloud
 
 
 class DatastoreEmulator:
@@ -69,12 +96,7 @@ class DatastoreEmulator:
 
     def start(self) -> 'DatastoreEmulator':
         """Starts the emulator and waits until it answers Ok."""
-        gcloud = gcloud_path()
-        if gcloud is None:
-            raise EmulatorUnavailable(
-                'the Cloud Datastore emulator needs the gcloud CLI '
-                '(google-cloud-cli with the datastore emulator component), '
-                'and gcloud is not on PATH')
+        gcloud = check_installed()
         self.port = free_port()
         # Its own data dir: emulators started side by side must not share
         # ~/.config/gcloud/emulators/datastore.

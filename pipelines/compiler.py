@@ -44,7 +44,7 @@ class CompiledJob(beam.PTransform):
     def expand(self, pbegin: beam.pvalue.PBegin) -> Any:
         spec = self._spec
         reads = [
-            pbegin | 'Read%s' % model_class.kind() >> model_io.ReadModels(
+            pbegin | 'Read%s' % model_class.kind() >> model_io.read_models(
                 model_class, spec.store_url, spec.shard_count)
             for model_class in job_contract.model_classes_of(spec.job_class)]
         models = (reads[0] if len(reads) == 1
@@ -56,7 +56,7 @@ class CompiledJob(beam.PTransform):
             | 'GroupByKey' >> beam.GroupByKey()
             | 'Reduce' >> stages.ReduceGroups(
                 spec.job_class, spec.params, spec.store_url)
-            | 'WriteOutput' >> model_io.WriteJobOutput(
+            | 'WriteOutput' >> model_io.write_output(
                 spec.store_url, spec.job_id))
 
 
