@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, Sequence
 
+from beam_jobs import dataflow_launcher
 from beam_jobs import job_runs
 from beam_jobs import launcher
 from beam_jobs import mapper_context
@@ -132,7 +133,10 @@ class BaseMapReduceOneOffJobManager:
     def cancel(cls, job_id: str, user_id: str | None) -> None:
         """Cancels a queued or started run, recording who did, and discards
         its output. Raises InvalidTransitionError for any other state."""
-        launcher.own_run(cls, job_id)
+        run = launcher.own_run(cls, job_id)
+        # A Dataflow job is asked to stop first: if Dataflow cannot be
+        # reached the run stays as it is, rather than look canceled.
+        dataflow_launcher.cancel_remote(run)
         who = user_id or 'system'
         job_runs.transition(
             job_id, job_runs.STATUS_CODE_CANCELED, canceled_by=who,

@@ -15,6 +15,7 @@ from beam_jobs import job_contract
 from beam_jobs import job_runs
 from models import storage
 from pipelines import compiler
+from pipelines import dataflow
 from pipelines import metrics
 from pipelines import options as pipeline_options
 
@@ -93,10 +94,19 @@ def enqueue(job_class: type, job_id: str,
     except pipeline_options.PipelineOptionsError as e:
         raise JobLaunchError('%s: %s' % (job_class.__name__, e)) from e
     runner = pipeline_options.runner_name(options)
+    if dataflow.is_dataflow(runner):
+        from beam_jobs import dataflow_launcher
+        try:
+            dataflow_launcher.enqueue(
+                job_class, job_id, params, shard_count,
+                list(run.pipeline_args or []))
+        except dataflow.DataflowSetupError as e:
+            raise JobLaunchError(str(e)) from e
+        return
     if not pipeline_options.is_local(options):
         raise JobLaunchError(
-            '%s: the runner %s is not supported; use the local runner'
-            % (job_class.__name__, runner))
+            '%s: the runner %s is not supported; use the local runner or '
+            'DataflowRunner' % (job_class.__name__, runner))
     job_runs.transition(
         job_id, job_runs.STATUS_CODE_QUEUED, params=params,
         shard_count=shard_count, runner=runner,

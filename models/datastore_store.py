@@ -283,9 +283,19 @@ class DatastoreStore(storage.ModelStore):
         """The google.cloud.datastore.Client of this process."""
         with self._lock:
             if self._client_obj is None or self._client_pid != os.getpid():
+                from google.auth import exceptions as auth_exceptions
                 from google.cloud import datastore
-                self._client_obj = datastore.Client(
-                    project=self.project, namespace=self.namespace)
+                try:
+                    self._client_obj = datastore.Client(
+                        project=self.project, namespace=self.namespace)
+                except auth_exceptions.DefaultCredentialsError as e:
+                    raise storage.StoreError(
+                        'cannot open the Datastore store %s: no Google '
+                        'credentials. For the local emulator set '
+                        'DATASTORE_EMULATOR_HOST=localhost:PORT (python -m '
+                        'beam_jobs.datastore_emulator -- COMMAND does); for '
+                        'Cloud Datastore run `gcloud auth application-default '
+                        'login`' % self.url) from e
                 self._client_pid = os.getpid()
             return self._client_obj
 
