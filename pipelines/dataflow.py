@@ -90,8 +90,9 @@ def _given(args: Sequence[str], option: str) -> bool:
 def dataflow_args(job_type: str, job_id: str, pipeline_args: Sequence[str],
                   store_url: str, setup_file: str = SETUP_FILE) -> list[str]:
     """The pipeline args of a Dataflow run: the user's, checked, plus
-    ``--setup_file`` (the project's own packages, shipped to the workers)
-    and ``--job_name`` unless the user chose one.
+    ``--setup_file`` (the project's own packages, shipped to the workers),
+    and ``--job_name`` and ``--no_save_main_session`` unless the user chose
+    otherwise.
 
     Raises DataflowSetupError, naming the job, for anything Dataflow would
     refuse later or that could not work on its workers.
@@ -129,6 +130,12 @@ def dataflow_args(job_type: str, job_id: str, pipeline_args: Sequence[str],
     args.append('--setup_file=%s' % setup_file)
     if not _given(args, 'job_name'):
         args.append('--job_name=%s' % job_name(job_type, job_id))
+    if not (_given(args, 'save_main_session') or
+            _given(args, 'no_save_main_session')):
+        # Beam would pickle the launching process's __main__ for Dataflow
+        # (its default with cloudpickle); jobs live in the shipped packages,
+        # so the main session is not needed.
+        args.append('--no_save_main_session')
     return args
 
 

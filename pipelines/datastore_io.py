@@ -12,6 +12,7 @@ so it should never reach a shuffle. Writing a run's output is
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Iterator
 
 import apache_beam as beam
@@ -22,6 +23,13 @@ from models import base_models
 from models import datastore_store
 from models import storage
 from pipelines import metrics
+
+# Beam's Query hands its filters to google-cloud-datastore positionally,
+# which warns once per read; the warning is about Beam's code, and would
+# otherwise land in every run's console output.
+warnings.filterwarnings(
+    'ignore', message='Detected filter using positional arguments',
+    category=UserWarning)
 
 
 def is_datastore_url(store_url: str) -> bool:

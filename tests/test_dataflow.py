@@ -49,6 +49,7 @@ def test_dataflow_args_add_setup_file_and_job_name():
     assert args[:len(DATAFLOW_ARGS)] == DATAFLOW_ARGS
     assert '--setup_file=%s' % dataflow.SETUP_FILE in args
     assert '--job_name=my-job-1-2' in args
+    assert '--no_save_main_session' in args
     kept = dataflow.dataflow_args(
         'MyJob', 'MyJob-1-2', DATAFLOW_ARGS + ['--job_name=mine'], STORE)
     assert not any(a.startswith('--job_name=my-job') for a in kept)
@@ -242,6 +243,9 @@ def test_dry_run_command_prints_the_job_that_would_be_submitted(
         'InteractionAuditOneOffJob/WriteOutput']
     assert summary['options']['setup_file'] == dataflow.SETUP_FILE
     assert summary['options']['region'] == 'europe-west1'
+    assert summary['options']['save_main_session'] is False
+    assert 'pickled_main_session' not in [
+        s['staged_name'] for s in summary['staged']]
     sdist = _staged_sdist(summary)
     assert sdist['file'] == 'beam-jobs-0.1.0.tar.gz'
     assert {'beam_jobs', 'models', 'pipelines'} <= set(sdist['packages'])
