@@ -26,8 +26,10 @@ import datetime
 import hashlib
 import json
 import os
+import random
 import threading
-from typing import Any, Collection, Iterable, Iterator, Sequence
+import time
+from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 
 from models import storage
 
@@ -40,6 +42,8 @@ MAX_INDEXED_BYTES = 1500
 # capped at 10 MiB, so a batch stops early once its JSON size passes this.
 MAX_BATCH_ENTITIES = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
+# Tries of a run update that keeps losing to concurrent writers.
+TRANSACTION_ATTEMPTS = 8
 # Characters of an output line per entity: at most 4 bytes each in UTF-8,
 # so a part stays under 400 KB, far from the 1 MiB entity limit.
 OUTPUT_PART_CHARS = 100_000
@@ -426,14 +430,35 @@ class DatastoreStore(storage.ModelStore):
                 record[field] = json.loads(record[field])
         return record
 
+    def _in_transaction(self, what: str, work: Callable[[], Any]) -> Any:
+        """work() inside a Datastore transaction, run again when the commit
+        loses to a concurrent writer, so each call is one compare-and-set
+        that either applies or sees the other writer's change."""
+        from google.api_core import exceptions
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                with self.client.transaction():
+                    return work()
+            except (exceptions.Aborted, exceptions.Conflict) as e:
+                if attempt == TRANSACTION_ATTEMPTS - 1:
+                    raise storage.StoreError(
+                        '%s: gave up after %d conflicting transactions: %s'
+                        % (what, TRANSACTION_ATTEMPTS, e)) from e
+                time.sleep(0.02 * 2 ** attempt * (1 + random.random()))
+        raise AssertionError('unreachable')
+
     def insert_run(self, record: dict[str, Any]) -> None:
         _check_run_fields(record)
         entity = self._run_entity(record)
-        with self.client.transaction():
+
+        def insert() -> None:
             if self.client.get(entity.key) is not None:
                 raise storage.StoreError(
                     'job run %s already exists' % record.get('job_id'))
             self.client.put(entity)
+
+        self._in_transaction('inserting job run %s' % record.get('job_id'),
+                             insert)
 
     def get_run(self, job_id: str) -> dict[str, Any] | None:
         entity = self.client.get(self.key(RUN_KIND, job_id))
@@ -443,10 +468,12 @@ class DatastoreStore(storage.ModelStore):
             self, job_id: str, changes: dict[str, Any],
             from_states: Collection[str] | None = None) -> bool:
         _check_run_fields(changes)
-        # Compare-and-set: the transaction fails (and the client retries
-        # nothing) if another writer changed the run between get and put.
-        with self.client.transaction():
-            entity = self.client.get(self.key(RUN_KIND, job_id))
+        key = self.key(RUN_KIND, job_id)
+
+        # Compare-and-set: the commit fails if another writer changed the run
+        # between get and put, and the whole check runs again.
+        def update() -> bool:
+            entity = self.client.get(key)
             if entity is None:
                 return False
             record = self._run_record(entity)
@@ -454,7 +481,9 @@ class DatastoreStore(storage.ModelStore):
                 return False
             record.update(changes)
             self.client.put(self._run_entity(record))
-        return True
+            return True
+
+        return self._in_transaction('updating job run %s' % job_id, update)
 
     def list_runs(
             self, limit: int = 20,

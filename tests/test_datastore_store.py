@@ -3,6 +3,7 @@ and output, inspected directly with google-cloud-datastore."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 
 import pytest
@@ -178,3 +179,41 @@ def test_output_keys_longer_than_the_indexed_prefix_keep_their_order(
     store.write_output('job-1', rows)
     assert list(store.read_output('job-1')) == [
         'zeroth', 'first-0', 'first-1', 'second']
+
+
+def test_concurrent_compare_and_set_lets_exactly_one_writer_win(
+        datastore_url):
+    store = storage.get_store()
+    store.insert_run({'job_id': 'race', 'job_type': 'A', 'state': 'queued'})
+
+    def start(worker: int) -> bool:
+        return store.update_run(
+            'race', {'state': 'started', 'owner_pid': worker}, ['queued'])
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(start, range(8)))
+    assert results.count(True) == 1
+    assert store.get_run('race')['owner_pid'] == results.index(True)
+
+
+def test_kinds_without_a_model_class_round_trip_natively(
+        datastore_url, datastore_client):
+    store = storage.get_store()
+    data = {'title': 'x', 'n': 3, 'meta': {'a': [1, 'two', {'b': None}]},
+            'tags': ['p', 'q'], 'when': None}
+    store.put('NoClassKind', [('k1', data)])
+    assert store.get('NoClassKind', ['k1']) == [data]
+    entity = datastore_client.get(datastore_client.key('NoClassKind', 'k1'))
+    assert entity['meta']['a'][1] == 'two'  # An embedded entity.
+
+
+def test_same_output_order_as_the_sqlite_store(datastore_url, tmp_path):
+    from models import sqlite_store
+    rows = [(repr(k), i, '%r/%d' % (k, i)) for k in
+            ['b', 'a', 'B', 'ä', '', ('t', 1), 10, 9, None, 'a\x00b', '日本']
+            for i in (0, 1, 11, 2)]
+    sqlite = sqlite_store.SqliteStore(str(tmp_path / 'order.sqlite3'))
+    for store in (storage.get_store(), sqlite):
+        store.write_output('job', rows)
+    assert list(storage.get_store().read_output('job')) == list(
+        sqlite.read_output('job'))
