@@ -16,7 +16,6 @@ import socket
 from typing import Any, Mapping
 
 import apache_beam as beam
-from apache_beam.io.gcp.datastore.v1new import datastoreio
 from apache_beam.options import pipeline_options as beam_options
 
 from beam_jobs import job_runs
@@ -32,6 +31,8 @@ DRY_RUN_NOTE = ('Dry run: the Dataflow job was built but not submitted; '
 
 def _reads_of(pipeline: beam.Pipeline) -> list[dict[str, Any]]:
     """The Datastore reads of a built pipeline: step, kind, namespace."""
+    # Imported here: the gcp extra is only needed once Datastore is used.
+    from apache_beam.io.gcp.datastore.v1new import datastoreio
     reads: list[dict[str, Any]] = []
 
     class _Visitor(beam.pipeline.PipelineVisitor):
