@@ -42,6 +42,8 @@ MAX_INDEXED_BYTES = 1500
 # capped at 10 MiB, so a batch stops early once its JSON size passes this.
 MAX_BATCH_ENTITIES = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
+# Cloud Datastore's limit on the size of one entity (1 MiB less 4 bytes).
+MAX_ENTITY_BYTES = 1_048_572
 # Tries of a run update that keeps losing to concurrent writers.
 TRANSACTION_ATTEMPTS = 8
 # Characters of an output line per entity: at most 4 bytes each in UTF-8,
@@ -349,11 +351,23 @@ class DatastoreStore(storage.ModelStore):
         return [found.get(i) for i in ids]
 
     def put(self, kind: str, entities: Sequence[tuple[str, dict]]) -> None:
+        from google.cloud.datastore import helpers
         built, sizes = [], []
         for model_id, data in entities:
             values, unindexed = encode_properties(kind, data)
-            built.append(self._entity(kind, model_id, values, unindexed))
-            sizes.append(len(json.dumps(data, default=str)))
+            entity = self._entity(kind, model_id, values, unindexed)
+            size = helpers.entity_to_protobuf(entity)._pb.ByteSize()
+            if size > MAX_ENTITY_BYTES:
+                # Checked here because the emulator stores such entities and
+                # Cloud Datastore refuses them with a less specific error.
+                largest = max(values, key=lambda n: len(
+                    json.dumps(values[n], default=str)))
+                raise storage.StoreError(
+                    '%s %r is %d bytes as a Datastore entity, over the limit '
+                    'of %d; its largest property is %s' % (
+                        kind, model_id, size, MAX_ENTITY_BYTES, largest))
+            built.append(entity)
+            sizes.append(size)
         self._put_entities('%s models' % kind, built, sizes)
 
     def delete(self, kind: str, ids: Sequence[str]) -> None:

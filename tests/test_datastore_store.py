@@ -217,3 +217,16 @@ def test_same_output_order_as_the_sqlite_store(datastore_url, tmp_path):
         store.write_output('job', rows)
     assert list(storage.get_store().read_output('job')) == list(
         sqlite.read_output('job'))
+
+
+def test_a_model_too_large_for_an_entity_is_refused_by_name(datastore_url):
+    big = EveryTypeModel(id='big', name='small',
+                         payload={'html': 'x' * 1_100_000})
+    with pytest.raises(storage.StoreError) as raised:
+        big.put()
+    message = str(raised.value)
+    assert "EveryTypeModel 'big'" in message and 'payload' in message
+    assert EveryTypeModel.get_by_id('big') is None
+    # Just under the limit is fine.
+    EveryTypeModel(id='fits', payload={'html': 'x' * 1_000_000}).put()
+    assert len(EveryTypeModel.get_by_id('fits').payload['html']) == 1_000_000
