@@ -8,8 +8,10 @@
     python run_pipeline.py cancel JOB_ID [--user NAME]
     python run_pipeline.py seed-demo [--explorations N] [--users N]
 
-The store is --store PATH (before the command), else $BEAM_JOBS_STORE, else
-.data/beam_jobs.sqlite3.
+The store is --store PATH or datastore://PROJECT[/NAMESPACE] (before the
+command), else $BEAM_JOBS_STORE, else .data/beam_jobs.sqlite3. With
+--runner DataflowRunner, `run` submits the job to Dataflow (or, with
+--dry_run=True, only builds it and prints a summary).
 """
 
 from __future__ import annotations

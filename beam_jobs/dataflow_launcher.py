@@ -149,7 +149,15 @@ def refresh(run: job_runs.JobRun) -> job_runs.JobRun:
 
 def cancel_remote(run: job_runs.JobRun) -> None:
     """Asks Dataflow to cancel the run's job, if it has one that may still
-    be running."""
+    be running. Raises JobRunError if Dataflow cannot be asked."""
     if (is_dataflow_run(run) and not run.is_finished and
             run.external_job_id):
-        dataflow.request_cancel(run.pipeline_args or [], run.external_job_id)
+        try:
+            dataflow.request_cancel(
+                run.pipeline_args or [], run.external_job_id)
+        except Exception as e:  # Network, credentials, service errors.
+            raise job_runs.JobRunError(
+                'cannot ask Dataflow to cancel job %s (Dataflow job %s); the '
+                'run is left %s: %s: %s' % (
+                    run.job_id, run.external_job_id, run.state,
+                    type(e).__name__, e)) from e

@@ -1,10 +1,12 @@
 """Shared fixtures: every test that touches models gets a fresh, real SQLite
-store in its own temporary folder."""
+store in its own temporary folder, or a fresh namespace of a real Cloud
+Datastore emulator started once per session."""
 
 from __future__ import annotations
 
 import os
 import pathlib
+import socket
 import uuid
 
 import pytest
@@ -34,6 +36,26 @@ def _no_stray_default_store(monkeypatch: pytest.MonkeyPatch,
     """Tests never touch the developer's .data/ store by accident."""
     monkeypatch.setenv(storage.STORE_ENV_VAR,
                        os.path.join(str(tmp_path), 'unused.sqlite3'))
+
+
+_LOOPBACK_HOSTS = frozenset({None, '', 'localhost', '::1', b'localhost'})
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Name lookups of anything but loopback fail: tests reach only the
+    local emulator, and a stray call to Google Cloud never leaves the
+    machine."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def loopback_only(host, *args, **kwargs):
+        text = host.decode() if isinstance(host, bytes) else host
+        if host not in _LOOPBACK_HOSTS and not str(text).startswith('127.'):
+            raise OSError('tests may not reach the network (looked up %r)'
+                          % (host,))
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, 'getaddrinfo', loopback_only)
 
 
 @pytest.fixture(scope='session')

@@ -191,7 +191,10 @@ def test_cancel_that_cannot_reach_dataflow_leaves_the_run(store, monkeypatch):
     monkeypatch.setattr(dataflow, 'request_cancel', offline)
     job_class = exp_jobs_one_off.InteractionAuditOneOffJob
     run = _submitted_run(job_class)
-    with pytest.raises(ConnectionError):
+    with pytest.raises(job_runs.JobRunError,
+                       match='cannot ask Dataflow to cancel job %s '
+                       r'\(Dataflow job 2026-df-17\); the run is left started'
+                       % run.job_id):
         job_class.cancel(run.job_id, 'ops')
     assert job_class.get_status_code(run.job_id) == 'started'
 
@@ -302,3 +305,61 @@ def test_dry_run_graph_of_a_job_over_two_kinds(datastore_url, monkeypatch):
         members = tar.getnames()
     assert 'beam-jobs-0.1.0/beam_jobs/exp_jobs_one_off.py' in members
     assert 'beam-jobs-0.1.0/pipelines/datastore_io.py' in members
+
+
+def test_cancel_command_without_network_is_one_line(store_path, store,
+                                                    monkeypatch, capsys):
+    def offline(args, job_id):
+        raise ConnectionError('offline')
+
+    monkeypatch.setattr(dataflow, 'request_cancel', offline)
+    run = _submitted_run(exp_jobs_one_off.InteractionAuditOneOffJob)
+    code = run_pipeline.main(['--store', store_path, 'cancel', run.job_id],
+                             out=io.StringIO())
+    err = capsys.readouterr().err
+    assert code == 1
+    assert 'error: cannot ask Dataflow to cancel job %s' % run.job_id in err
+    assert 'Traceback' not in err
+
+
+def test_submission_records_the_dataflow_job_id(datastore_url, monkeypatch,
+                                                capsys):
+    """The submit path up to the service: Beam's DataflowRunner is given
+    the built pipeline, and what it returns is recorded. (Submitting for
+    real needs Google Cloud.)"""
+    from apache_beam.runners.dataflow import dataflow_runner
+    submitted = {}
+
+    class FakeResult:
+        def job_id(self):
+            return '2026-11-28_01_02_03-123'
+
+    def fake_run_pipeline(self, pipeline, options):
+        submitted['options'] = options.get_all_options(drop_default=True)
+        submitted['labels'] = [t.full_label for t in
+                               pipeline.transforms_stack[0].parts]
+        return FakeResult()
+
+    monkeypatch.setattr(dataflow_runner.DataflowRunner, 'run_pipeline',
+                        fake_run_pipeline)
+    # Outside a dry run, Beam's option validation asks GCS about the temp
+    # bucket's soft-delete policy: no network here.
+    from apache_beam.options import pipeline_options as beam_options
+    monkeypatch.setattr(
+        beam_options.GoogleCloudOptions,
+        '_warn_if_soft_delete_policy_enabled', lambda self, arg_name: None)
+    out = io.StringIO()
+    code = run_pipeline.main(
+        ['--store', datastore_url, 'run', 'EmailDomainCountOneOffJob',
+         *DATAFLOW_ARGS], out=out)
+    assert code == 0, capsys.readouterr().err
+    storage.set_default_store(datastore_url)
+    run = job_runs.list_recent(1)[0]
+    assert run.state == 'started' and run.runner == 'DataflowRunner'
+    assert run.external_job_id == '2026-11-28_01_02_03-123'
+    assert 'submitted as Dataflow job 2026-11-28_01_02_03-123' in (
+        out.getvalue())
+    assert submitted['labels'] == ['EmailDomainCountOneOffJob']
+    assert submitted['options']['setup_file'] == dataflow.SETUP_FILE
+    assert submitted['options']['job_name'] == dataflow.job_name(
+        'EmailDomainCountOneOffJob', run.job_id)
