@@ -147,11 +147,13 @@ def _too_long_to_index(value: Any) -> bool:
 
 
 def encode_properties(
-        kind: str, data: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+        kind: str, data: dict[str, Any],
+        model_class: type | None = None) -> tuple[dict[str, Any], set[str]]:
     """A model's JSON-like dict -> (Datastore property values, names of
-    properties to exclude from indexes)."""
+    properties to exclude from indexes). model_class defaults to the class
+    of the kind (see model_class_for)."""
     from models import properties as props
-    model_class = model_class_for(kind)
+    model_class = model_class or model_class_for(kind)
     declared = model_class._properties if model_class is not None else {}
     values: dict[str, Any] = {}
     unindexed: set[str] = set()
@@ -176,11 +178,13 @@ def encode_properties(
     return values, unindexed
 
 
-def decode_properties(kind: str, values: dict[str, Any]) -> dict[str, Any]:
+def decode_properties(kind: str, values: dict[str, Any],
+                      model_class: type | None = None) -> dict[str, Any]:
     """Datastore property values -> the JSON-like dict a model is built
-    from (``BaseModel.from_stored`` accepts it as the payload)."""
+    from (``BaseModel.from_stored`` accepts it as the payload). model_class
+    defaults to the class of the kind (see model_class_for)."""
     from models import properties as props
-    model_class = model_class_for(kind)
+    model_class = model_class or model_class_for(kind)
     declared = model_class._properties if model_class is not None else {}
     data: dict[str, Any] = {}
     for name, value in values.items():
@@ -343,18 +347,21 @@ class DatastoreStore(storage.ModelStore):
     def get(self, kind: str,
             ids: Sequence[str]) -> list[storage.Payload | None]:
         found: dict[str, storage.Payload] = {}
+        model_class = model_class_for(kind)
         keys = [self.key(kind, i) for i in ids]
         for start in range(0, len(keys), MAX_BATCH_ENTITIES):
             for entity in self.client.get_multi(
                     keys[start:start + MAX_BATCH_ENTITIES]):
-                found[entity.key.name] = decode_properties(kind, entity)
+                found[entity.key.name] = decode_properties(
+                    kind, entity, model_class)
         return [found.get(i) for i in ids]
 
     def put(self, kind: str, entities: Sequence[tuple[str, dict]]) -> None:
         from google.cloud.datastore import helpers
         built, sizes = [], []
+        model_class = model_class_for(kind)
         for model_id, data in entities:
-            values, unindexed = encode_properties(kind, data)
+            values, unindexed = encode_properties(kind, data, model_class)
             entity = self._entity(kind, model_id, values, unindexed)
             size = helpers.entity_to_protobuf(entity)._pb.ByteSize()
             if size > MAX_ENTITY_BYTES:
@@ -405,8 +412,10 @@ class DatastoreStore(storage.ModelStore):
             end: str | None = None) -> Iterator[tuple[str, storage.Payload]]:
         # fetch() pages through the results with cursors: no more than a
         # page is held at a time.
+        model_class = model_class_for(kind)
         for entity in self._range_query(kind, start, end).fetch():
-            yield entity.key.name, decode_properties(kind, entity)
+            yield entity.key.name, decode_properties(
+                kind, entity, model_class)
 
     def split_points(self, kind: str, num_splits: int) -> list[str]:
         # Key order sampling, exact like the SQLite store's. The Beam read on

@@ -61,7 +61,8 @@ class _EntityToModelFn(beam.DoFn):
                 'Datastore key has a numeric id; models need key names')
         yield self._model_class.from_stored(
             model_id,
-            datastore_store.decode_properties(self._kind, entity.properties))
+            datastore_store.decode_properties(
+                self._kind, entity.properties, self._model_class))
 
 
 class ReadDatastoreModels(beam.PTransform):
