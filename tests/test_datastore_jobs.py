@@ -184,3 +184,36 @@ def test_failed_job_on_datastore_keeps_no_output(datastore_url):
     assert job_class.get_status_code(job_id) == 'failed'
     assert 'cannot audit exp-bad' in job_class.get_error(job_id)
     assert storage.get_store().count_output(job_id) == 0
+
+
+def test_command_line_on_a_datastore_store(datastore_url, capsys):
+    import io
+
+    import run_pipeline
+
+    def cli(*args):
+        out = io.StringIO()
+        code = run_pipeline.main(['--store', datastore_url, *args], out=out)
+        storage.set_default_store(datastore_url)
+        return code, out.getvalue()
+
+    code, text = cli('seed-demo', '--explorations', '30', '--users', '40')
+    assert code == 0 and datastore_url in text
+    code, printed = cli('run', 'EmailDomainCountOneOffJob', '--shard_count',
+                        '3')
+    assert code == 0 and printed
+    code, _ = cli('run', 'UsernameLengthDistributionOneOffJob')
+    assert code == 0
+    code, listing = cli('jobs', '--job', 'EmailDomainCountOneOffJob')
+    [run_line] = [l for l in listing.splitlines()[1:] if l.strip()]
+    job_id = run_line.split()[0]
+    assert job_id.startswith('EmailDomainCountOneOffJob-')
+    code, status = cli('status', job_id)
+    assert code == 0 and 'completed' in status and 'shard count:      3' in (
+        status)
+    code, again = cli('output', job_id)
+    assert code == 0 and again == printed
+    code, _ = cli('cancel', job_id)
+    assert code == 1
+    assert 'only queued or started jobs can be canceled' in (
+        capsys.readouterr().err)
