@@ -285,8 +285,9 @@ def fetch_pipeline_state(pipeline_args: Sequence[str],
     of the Dataflow service in the run's project and region."""
     from apache_beam.runners.dataflow import dataflow_runner
     job = _client(pipeline_args).get_job(dataflow_job_id)
-    return dataflow_runner.DataflowPipelineResult.api_jobstate_to_pipeline_state(
-        job.current_state)
+    result_class = dataflow_runner.DataflowPipelineResult
+    to_state = result_class.api_jobstate_to_pipeline_state
+    return to_state(job.current_state)
 
 
 def request_cancel(pipeline_args: Sequence[str],

@@ -363,3 +363,30 @@ def test_submission_records_the_dataflow_job_id(datastore_url, monkeypatch,
     assert submitted['options']['setup_file'] == dataflow.SETUP_FILE
     assert submitted['options']['job_name'] == dataflow.job_name(
         'EmailDomainCountOneOffJob', run.job_id)
+
+
+def test_the_service_calls_use_beams_dataflow_client(monkeypatch):
+    """The two service calls, with Beam's API client replaced by a fake that
+    records what it is asked."""
+    from google.cloud import dataflow as api
+    calls = []
+
+    class FakeClient:
+        def get_job(self, job_id):
+            calls.append(('get_job', job_id))
+            return api.Job(current_state=api.JobState.JOB_STATE_CANCELLING)
+
+        def modify_job_state(self, job_id, new_state):
+            calls.append(('modify_job_state', job_id, new_state))
+            return True
+
+    given = []
+    monkeypatch.setattr(dataflow, '_client',
+                        lambda args: given.append(list(args)) or FakeClient())
+    state = dataflow.fetch_pipeline_state(DATAFLOW_ARGS, 'df-1')
+    assert state == 'CANCELLING'
+    assert dataflow.run_state_for(state) == 'started'
+    dataflow.request_cancel(DATAFLOW_ARGS, 'df-1')
+    assert calls == [('get_job', 'df-1'),
+                     ('modify_job_state', 'df-1', 'JOB_STATE_CANCELLED')]
+    assert given == [DATAFLOW_ARGS, DATAFLOW_ARGS]

@@ -4,7 +4,6 @@ give the same output as on SQLite, and leave the right entities behind."""
 from __future__ import annotations
 
 import apache_beam as beam
-import pytest
 from apache_beam.io.gcp.datastore.v1new import datastoreio
 from apache_beam.io.gcp.datastore.v1new import helper
 from apache_beam.io.gcp.datastore.v1new import query_splitter

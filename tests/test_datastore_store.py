@@ -126,7 +126,8 @@ def test_job_runs_insert_update_compare_and_set_and_list(datastore_url):
     assert store.update_run('run-0', {'state': 'queued'}, ['new'])
     assert not store.update_run('run-0', {'state': 'queued'}, ['new'])
     assert not store.update_run('missing', {'state': 'queued'})
-    assert store.update_run('run-0', {'details': {'a': 1}, 'error': 'e' * 3000})
+    assert store.update_run('run-0',
+                            {'details': {'a': 1}, 'error': 'e' * 3000})
     run = store.get_run('run-0')
     assert run['state'] == 'queued' and run['params'] == {'k': [1, 'v']}
     assert run['details'] == {'a': 1} and run['pipeline_args'] == ['--x=1']
@@ -210,7 +211,8 @@ def test_kinds_without_a_model_class_round_trip_natively(
 def test_same_output_order_as_the_sqlite_store(datastore_url, tmp_path):
     from models import sqlite_store
     rows = [(repr(k), i, '%r/%d' % (k, i)) for k in
-            ['b', 'a', 'B', 'ä', '', ('t', 1), 10, 9, None, 'a\x00b', '日本']
+            ['b', 'a', 'B', 'ä', '', ('t', 1), 10, 9, None, 'a\x00b',
+             '日本']
             for i in (0, 1, 11, 2)]
     sqlite = sqlite_store.SqliteStore(str(tmp_path / 'order.sqlite3'))
     for store in (storage.get_store(), sqlite):
