@@ -6,13 +6,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 STORE ?= .data/beam_jobs.sqlite3
+# The Datastore demo's store: a project of the emulator, which accepts any.
+DATASTORE_STORE ?= datastore://beam-jobs-demo
+DATAFLOW_OPTIONS ?= --runner DataflowRunner --project beam-jobs-demo \
+	--region us-central1 --temp_location gs://beam-jobs-demo-bucket/tmp
 
-.PHONY: demo test clean
+.PHONY: demo test demo-datastore dataflow-dry-run clean
 
-$(INSTALLED): setup.py
+$(INSTALLED): setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,gcp]'
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)
@@ -21,6 +25,22 @@ demo: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
+
+# Starts the Cloud Datastore emulator, seeds it, runs the main job on it,
+# prints the output and stops the emulator.
+demo-datastore: $(INSTALLED)
+	$(BIN)/python -m beam_jobs.datastore_emulator --project beam-jobs-demo -- \
+	  sh -c '$(BIN)/python run_pipeline.py --store $(DATASTORE_STORE) seed-demo \
+	    --explorations 200 --users 500 && \
+	  $(BIN)/python run_pipeline.py --store $(DATASTORE_STORE) \
+	    run InteractionAuditOneOffJob'
+
+# Builds the main job for Dataflow without submitting it (Beam's dry run,
+# offline) and prints what would be submitted.
+dataflow-dry-run: $(INSTALLED)
+	$(BIN)/python -m beam_jobs.datastore_emulator --project beam-jobs-demo -- \
+	  $(BIN)/python run_pipeline.py --store $(DATASTORE_STORE) \
+	    run InteractionAuditOneOffJob $(DATAFLOW_OPTIONS) --dry_run=True
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache

@@ -8,8 +8,10 @@
     python run_pipeline.py cancel JOB_ID [--user NAME]
     python run_pipeline.py seed-demo [--explorations N] [--users N]
 
-The store is --store PATH (before the command), else $BEAM_JOBS_STORE, else
-.data/beam_jobs.sqlite3.
+The store is --store PATH or datastore://PROJECT[/NAMESPACE] (before the
+command), else $BEAM_JOBS_STORE, else .data/beam_jobs.sqlite3. With
+--runner DataflowRunner, `run` submits the job to Dataflow (or, with
+--dry_run=True, only builds it and prints a summary).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import logging
 import sys
 from typing import Any, Callable, Sequence, TextIO
 
+from beam_jobs import dataflow_launcher
 from beam_jobs import demo_data
 from beam_jobs import job_contract
 from beam_jobs import job_runs
@@ -28,6 +31,7 @@ from beam_jobs import jobs
 from beam_jobs import jobs_registry
 from beam_jobs import launcher
 from models import storage
+from pipelines import dataflow
 from pipelines import options as pipeline_options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -91,6 +95,8 @@ def _print_status(run: job_runs.JobRun, out: TextIO) -> None:
         ('output lines', _count(run.output_lines)),
         ('errors', _error_summary(run)),
     ]
+    if run.external_job_id:
+        rows.append(('dataflow job id', run.external_job_id))
     if run.details:
         rows.append(('details', json.dumps(run.details, sort_keys=True)))
     if run.canceled_by:
@@ -160,6 +166,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         jobs.BaseMapReduceOneOffJobManager.enqueue.__func__(
             job_class, job_id, params or None, args.shard_count)
     run = job_runs.get(job_id)
+    if dataflow_launcher.is_dataflow_run(run):
+        return _report_dataflow_run(run, out)
     if run.state == job_runs.STATUS_CODE_COMPLETED:
         for line in storage.get_store().read_output(job_id):
             out.write(line + '\n')
@@ -172,6 +180,25 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write('%s\n' % (run.error or ''))
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _report_dataflow_run(run: job_runs.JobRun, out: TextIO) -> int:
+    """What `run` says of a Dataflow run: the dry-run summary, or where the
+    submitted job can be followed."""
+    if run.canceled_by == dataflow_launcher.DRY_RUN_USER:
+        out.write(dataflow.format_summary(run.details['dry_run']) + '\n')
+        sys.stderr.write('%s: dry run, nothing submitted\n' % run.job_id)
+        return EXIT_OK
+    if run.state == job_runs.STATUS_CODE_STARTED:
+        out.write('%s: submitted as Dataflow job %s\n' % (
+            run.job_id, run.external_job_id))
+        sys.stderr.write(
+            'follow it with: run_pipeline.py status %s (or gcloud dataflow '
+            'jobs describe %s)\n' % (run.job_id, run.external_job_id))
+        return EXIT_OK
+    sys.stderr.write('%s: %s\n%s\n' % (run.job_id, run.state,
+                                         run.error or ''))
+    return EXIT_FAILED
 
 
 def cmd_jobs(args: argparse.Namespace, out: TextIO) -> int:
@@ -189,6 +216,12 @@ def cmd_jobs(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     run = job_runs.get(args.job_id)
+    if dataflow_launcher.is_dataflow_run(run) and not run.is_finished:
+        try:
+            run = dataflow_launcher.refresh(run)
+        except Exception as e:  # No network or credentials: say so.
+            sys.stderr.write('warning: cannot refresh from Dataflow: %s: %s\n'
+                             % (type(e).__name__, e))
     _print_status(run, out)
     return EXIT_FAILED if run.state == job_runs.STATUS_CODE_FAILED else EXIT_OK
 
@@ -245,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog='run_pipeline.py',
         description='Run one-off MapReduce jobs as Apache Beam pipelines.')
     parser.add_argument(
-        '--store', help='the store: a SQLite file path (default: '
+        '--store', help='the store: a SQLite file path or '
+        'datastore://PROJECT[/NAMESPACE] (default: '
         '$%s, else %s)' % (storage.STORE_ENV_VAR, storage.DEFAULT_STORE_PATH))
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
     commands.required = True

@@ -18,6 +18,7 @@ from beam_jobs import job_runs
 from models import storage
 from pipelines import compiler
 from pipelines import errors
+from pipelines import dataflow
 from pipelines import metrics
 from pipelines import options as pipeline_options
 
@@ -115,10 +116,19 @@ def enqueue(job_class: type, job_id: str,
     except pipeline_options.PipelineOptionsError as e:
         raise JobLaunchError('%s: %s' % (job_class.__name__, e)) from e
     runner = pipeline_options.runner_name(options)
+    if dataflow.is_dataflow(runner):
+        from beam_jobs import dataflow_launcher
+        try:
+            dataflow_launcher.enqueue(
+                job_class, job_id, params, shard_count, max_errors,
+                list(run.pipeline_args or []))
+        except dataflow.DataflowSetupError as e:
+            raise JobLaunchError(str(e)) from e
+        return
     if not pipeline_options.is_local(options):
         raise JobLaunchError(
-            '%s: the runner %s is not supported; use the local runner'
-            % (job_class.__name__, runner))
+            '%s: the runner %s is not supported; use the local runner or '
+            'DataflowRunner' % (job_class.__name__, runner))
     job_runs.transition(
         job_id, job_runs.STATUS_CODE_QUEUED, params=params,
         shard_count=shard_count, runner=runner, max_errors=max_errors,
@@ -135,6 +145,10 @@ def cancel(job_id: str, user_id: str | None) -> job_runs.JobRun:
     discards its output. A local pipeline running in another process
     notices within seconds and stops. Raises InvalidTransitionError, naming
     the run's state, for runs that are not queued or started."""
+    from beam_jobs import dataflow_launcher
+    # A Dataflow job is asked to stop first: if Dataflow cannot be reached
+    # the run stays as it is, rather than look canceled.
+    dataflow_launcher.cancel_remote(job_runs.get(job_id))
     who = user_id or 'system'
     run = job_runs.transition(
         job_id, job_runs.STATUS_CODE_CANCELED, canceled_by=who,

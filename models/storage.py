@@ -217,7 +217,7 @@ def close_all_stores() -> None:
 
 def _open(url: str) -> ModelStore:
     if url.startswith('datastore://'):
-        raise StoreError(
-            'Cloud Datastore stores (%s) are not available yet' % url)
+        from models import datastore_store
+        return datastore_store.DatastoreStore(url)
     from models import sqlite_store
     return sqlite_store.SqliteStore(url)

@@ -48,7 +48,7 @@ class CompiledJob(beam.PTransform):
         reads = []
         for model_class in job_contract.model_classes_of(spec.job_class):
             models, read_errors = (
-                pbegin | 'Read%s' % model_class.kind() >> model_io.ReadModels(
+                pbegin | 'Read%s' % model_class.kind() >> model_io.read_models(
                     model_class, spec.store_url, spec.shard_count,
                     spec.job_id))
             reads.append(models)
@@ -63,7 +63,7 @@ class CompiledJob(beam.PTransform):
         rows, reduce_errors = groups | 'Reduce' >> stages.ReduceGroups(
             spec.job_class, spec.params, spec.store_url, spec.job_id)
         _ = reduce_errors | 'WriteReduceErrors' >> self._write_errors()
-        return rows | 'WriteOutput' >> model_io.WriteJobOutput(
+        return rows | 'WriteOutput' >> model_io.write_output(
             spec.store_url, spec.job_id)
 
     def _write_errors(self) -> errors.WriteJobErrors:

@@ -28,7 +28,8 @@ class TooManyErrorsError(RuntimeError):
     """A run recorded more errors than its max_errors allows."""
 
 
-def _describe(info: ErrorInfo) -> tuple[str, str, str]:
+def describe(info: ErrorInfo) -> tuple[str, str, str]:
+    """(error type, message, traceback tail) of a dead letter's error."""
     exc_type, exc_repr, lines = info
     text = ''.join(lines).rstrip()
     last = text.splitlines()[-1] if text else exc_repr
@@ -41,14 +42,14 @@ def read_error(bad: tuple[tuple[str, str, Any], ErrorInfo]
                ) -> storage.JobErrorRecord:
     """A row that could not become a model (corrupt or invalid data)."""
     (kind, model_id, _), info = bad
-    return storage.JobErrorRecord('read', kind, model_id, *_describe(info))
+    return storage.JobErrorRecord('read', kind, model_id, *describe(info))
 
 
 def map_error(bad: tuple[Any, ErrorInfo]) -> storage.JobErrorRecord:
     """A model whose map raised or yielded something that cannot travel."""
     model, info = bad
     return storage.JobErrorRecord(
-        'map', model.kind(), model.id, *_describe(info))
+        'map', model.kind(), model.id, *describe(info))
 
 
 def reduce_error(job_name: str) -> Callable[[Any], storage.JobErrorRecord]:
@@ -57,7 +58,7 @@ def reduce_error(job_name: str) -> Callable[[Any], storage.JobErrorRecord]:
                 ) -> storage.JobErrorRecord:
         (key, _), info = bad
         return storage.JobErrorRecord(
-            'reduce', job_name, repr(key), *_describe(info))
+            'reduce', job_name, repr(key), *describe(info))
     return convert
 
 

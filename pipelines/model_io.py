@@ -166,3 +166,25 @@ class WriteJobOutput(beam.PTransform):
     def expand(self, rows: beam.PCollection) -> Any:
         return rows | 'WriteBatches' >> beam.ParDo(
             _WriteOutputFn(self._store_url, self._job_id))
+
+
+def read_models(model_class: type[base_models.BaseModel], store_url: str,
+                num_splits: int, job_id: str | None = None
+                ) -> beam.PTransform:
+    """The read of every model of model_class from the store at store_url,
+    giving (models, errors): Beam's Datastore connector for datastore://
+    stores, else ReadModels."""
+    if store_url.startswith('datastore://'):
+        from pipelines import datastore_io
+        return datastore_io.ReadDatastoreModels(
+            model_class, store_url, num_splits, job_id)
+    return ReadModels(model_class, store_url, num_splits, job_id)
+
+
+def write_output(store_url: str, job_id: str) -> beam.PTransform:
+    """The sink of a run's output rows: WriteToDatastore for datastore://
+    stores, else WriteJobOutput."""
+    if store_url.startswith('datastore://'):
+        from pipelines import datastore_io
+        return datastore_io.WriteDatastoreOutput(store_url, job_id)
+    return WriteJobOutput(store_url, job_id)

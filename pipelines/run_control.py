@@ -5,6 +5,9 @@ process of a local run, wherever the pipeline is."""
 from __future__ import annotations
 
 import time
+from typing import Any, Iterator
+
+import apache_beam as beam
 
 from models import storage
 
@@ -42,3 +45,25 @@ class CancellationWatch:
         if record is not None and record['state'] == CANCELED:
             raise RunCanceledError('job %s was canceled by %s' % (
                 self._job_id, record.get('canceled_by') or 'someone'))
+
+
+class _CheckCanceledFn(beam.DoFn):
+    def __init__(self, watch: CancellationWatch) -> None:
+        self._watch = watch
+
+    def process(self, element: Any) -> Iterator[Any]:
+        self._watch.check()
+        yield element
+
+
+class CheckCanceled(beam.PTransform):
+    """Passes elements through unchanged, stopping the pipeline with
+    RunCanceledError once the run is canceled. Placed outside any exception
+    handling, so a cancel is never taken for one element's error."""
+
+    def __init__(self, store_url: str, job_id: str) -> None:
+        super().__init__()
+        self._watch = CancellationWatch(store_url, job_id)
+
+    def expand(self, elements: beam.PCollection) -> beam.PCollection:
+        return elements | 'Check' >> beam.ParDo(_CheckCanceledFn(self._watch))

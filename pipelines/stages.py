@@ -134,17 +134,6 @@ class _MapFn(_JobCodeFn):
                         need, e)) from e
 
 
-class _CheckCanceledFn(beam.DoFn):
-    """Passes elements through, raising once the run is canceled."""
-
-    def __init__(self, watch: run_control.CancellationWatch) -> None:
-        self._watch = watch
-
-    def process(self, element: Any) -> Iterator[Any]:
-        self._watch.check()
-        yield element
-
-
 class _ReduceFn(_JobCodeFn):
     def __init__(self, job_class: type, params: Mapping[str, Any],
                  store_url: str) -> None:
@@ -188,17 +177,16 @@ class ReduceGroups(beam.PTransform):
         super().__init__()
         self._job_name = job_class.__name__
         self._fn = _ReduceFn(job_class, params, store_url)
-        self._watch = None if job_id is None else (
-            run_control.CancellationWatch(
-                storage.normalize_store_url(store_url), job_id))
+        self._store_url = storage.normalize_store_url(store_url)
+        self._job_id = job_id
 
     def expand(self, groups: beam.PCollection
                ) -> tuple[beam.PCollection, beam.PCollection]:
-        if self._watch is not None:
+        if self._job_id is not None:
             # Outside the exception handling below: a cancel must stop the
             # pipeline, not become one key's error.
-            groups = groups | 'CheckCanceled' >> beam.ParDo(
-                _CheckCanceledFn(self._watch))
+            groups = groups | 'CheckCanceled' >> run_control.CheckCanceled(
+                self._store_url, self._job_id)
         rows, bad = groups | 'CallReduce' >> beam.ParDo(
             self._fn).with_exception_handling()
         return rows, bad | 'DescribeErrors' >> beam.Map(

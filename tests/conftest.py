@@ -1,10 +1,13 @@
 """Shared fixtures: every test that touches models gets a fresh, real SQLite
-store in its own temporary folder."""
+store in its own temporary folder, or a fresh namespace of a real Cloud
+Datastore emulator started once per session."""
 
 from __future__ import annotations
 
 import os
 import pathlib
+import socket
+import uuid
 
 import pytest
 
@@ -33,3 +36,70 @@ def _no_stray_default_store(monkeypatch: pytest.MonkeyPatch,
     """Tests never touch the developer's .data/ store by accident."""
     monkeypatch.setenv(storage.STORE_ENV_VAR,
                        os.path.join(str(tmp_path), 'unused.sqlite3'))
+
+
+_LOOPBACK_HOSTS = frozenset({None, '', 'localhost', '::1', b'localhost'})
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Name lookups of anything but loopback fail: tests reach only the
+    local emulator, and a stray call to Google Cloud never leaves the
+    machine."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def loopback_only(host, *args, **kwargs):
+        text = host.decode() if isinstance(host, bytes) else host
+        if host not in _LOOPBACK_HOSTS and not str(text).startswith('127.'):
+            raise OSError('tests may not reach the network (looked up %r)'
+                          % (host,))
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, 'getaddrinfo', loopback_only)
+
+
+@pytest.fixture(scope='session')
+def datastore_emulator():
+    """One Cloud Datastore emulator for the whole session, on a free
+    loopback port; tests that use it are skipped, saying why, when the
+    emulator is not installed on this machine."""
+    from beam_jobs import datastore_emulator as emulator_module
+    try:
+        emulator_module.check_installed()
+    except emulator_module.EmulatorMissing as e:
+        pytest.skip('Datastore emulator not available: %s' % e)
+    emulator = emulator_module.DatastoreEmulator().start()
+    saved = {name: os.environ.get(name) for name in emulator.env()}
+    # Set for the whole process (not per test): Beam caches Datastore clients
+    # and local worker processes inherit the environment.
+    os.environ.update(emulator.env())
+    yield emulator
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    emulator.stop()
+
+
+@pytest.fixture
+def datastore_url(datastore_emulator, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh, empty namespace of the emulator, made the default store for
+    models and job runs."""
+    url = 'datastore://%s/t%s' % (datastore_emulator.project,
+                                  uuid.uuid4().hex[:12])
+    monkeypatch.setenv(storage.STORE_ENV_VAR, url)
+    storage.set_default_store(url)
+    yield url
+    storage.set_default_store(None)
+    storage.close_all_stores()
+
+
+@pytest.fixture
+def datastore_client(datastore_url: str):
+    """A google-cloud-datastore client on the test's namespace, to inspect
+    what the framework stored."""
+    from google.cloud import datastore
+    from models import datastore_store
+    project, namespace = datastore_store.parse_url(datastore_url)
+    return datastore.Client(project=project, namespace=namespace)
