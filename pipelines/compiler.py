@@ -3,6 +3,9 @@
     Read<Kind> (one per model class) -> Flatten -> Map -> GroupByKey
     -> Reduce -> WriteOutput
 
+with Combine (the job's combine, lifted before the shuffle) in place of
+GroupByKey when the job declares one and --disable_combiner is not given.
+
 All steps sit under a composite labelled with the job's name, so the
 runner's step names (and the Dataflow console) say which job they belong to.
 """
@@ -15,7 +18,9 @@ from typing import Any, Mapping
 import apache_beam as beam
 
 from beam_jobs import job_contract
+from pipelines import combiners
 from pipelines import model_io
+from pipelines import options as pipeline_options
 from pipelines import stages
 
 
@@ -49,15 +54,27 @@ class CompiledJob(beam.PTransform):
             for model_class in job_contract.model_classes_of(spec.job_class)]
         models = (reads[0] if len(reads) == 1
                   else tuple(reads) | 'FlattenModels' >> beam.Flatten())
+        pairs = models | 'Map' >> stages.MapModels(
+            spec.job_class, spec.params, spec.store_url)
+        if use_combiner(spec.job_class, pbegin.pipeline.options):
+            groups = pairs | 'Combine' >> combiners.CombinePairs(
+                spec.job_class, spec.params)
+        else:
+            groups = pairs | 'GroupByKey' >> beam.GroupByKey()
         return (
-            models
-            | 'Map' >> stages.MapModels(
-                spec.job_class, spec.params, spec.store_url)
-            | 'GroupByKey' >> beam.GroupByKey()
+            groups
             | 'Reduce' >> stages.ReduceGroups(
                 spec.job_class, spec.params, spec.store_url)
             | 'WriteOutput' >> model_io.WriteJobOutput(
                 spec.store_url, spec.job_id))
+
+
+def use_combiner(job_class: type, options: Any) -> bool:
+    """Whether the job's pipeline combines before the shuffle: it declares
+    combine(key, values) and --disable_combiner was not given."""
+    disabled = options is not None and options.view_as(
+        pipeline_options.JobOptions).disable_combiner
+    return combiners.has_combiner(job_class) and not disabled
 
 
 def compile_job(pipeline: beam.Pipeline, spec: JobSpec) -> beam.Pipeline:

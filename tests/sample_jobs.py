@@ -128,3 +128,29 @@ class WritingJob(jobs.BaseMapReduceOneOffJobManager):
     @staticmethod
     def reduce(key, values):
         yield (key, len(values))
+
+
+class KeepAllCombineJob(jobs.BaseMapReduceOneOffJobManager):
+    """A combine that keeps every value, marking it with the 'label'
+    parameter once; reduce strips the mark, so the output is the same with
+    or without the combine."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        yield ('all', item.id)
+
+    @staticmethod
+    def combine(key, values):
+        label = KeepAllCombineJob.get_mapper_param('label')
+        for value in values:
+            yield value if value.startswith(label) else label + value
+
+    @staticmethod
+    def reduce(key, values):
+        label = KeepAllCombineJob.get_mapper_param('label')
+        ids = {v[len(label):] if v.startswith(label) else v for v in values}
+        yield (key, len(ids))
