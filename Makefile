@@ -1,13 +1,16 @@
 # beam-jobs: `make demo` runs the main job on a demo store, `make test` runs
-# the whole suite. Both create and reuse the virtualenv in .venv.
+# the whole suite, `make bench` the benchmark (BENCH_ARGS=--quick for
+# N=10,000 only). All create and reuse the virtualenv in .venv.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+BENCH_INSTALLED := $(VENV)/.bench-installed
+BENCH_ARGS ?=
 STORE ?= .data/beam_jobs.sqlite3
 
-.PHONY: demo test clean
+.PHONY: demo test bench clean
 
 $(INSTALLED): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +24,14 @@ demo: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
+
+# mrjob and psutil are installed for the benchmark only (the 'bench' extra).
+$(BENCH_INSTALLED): $(INSTALLED) setup.py
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_INSTALLED)
+
+bench: $(BENCH_INSTALLED)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache

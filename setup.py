@@ -18,6 +18,8 @@ setuptools.setup(
     install_requires=['apache-beam==%s' % BEAM_VERSION],
     extras_require={
         'test': ['pytest==9.2.0'],
+        # Only for `make bench`: the mrjob baseline and process-tree RSS.
+        'bench': ['mrjob==0.7.4', 'psutil==7.2.2'],
         'gcp': ['apache-beam[gcp]==%s' % BEAM_VERSION],
     },
     entry_points={'console_scripts': ['beam-jobs=run_pipeline:main']},
