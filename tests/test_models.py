@@ -167,3 +167,25 @@ def test_exploration_fetcher_names_a_malformed_state():
     with pytest.raises(ValueError, match="ExplorationModel 'e1': state "
                        "'Intro' is a str"):
         exp_fetchers.get_exploration_from_model(model)
+
+
+def test_stored_values_json_cannot_decode_fast_still_load():
+    # json.dumps writes NaN and integers beyond 64 bits; orjson refuses
+    # them, so from_stored falls back to json for such payloads.
+    model = exp_models.ExplorationModel.from_stored(
+        'e1', '{"init_state_name": "A", "states_schema_version": '
+        '123456789012345678901234567890, "tags": [NaN]}')
+    assert model.states_schema_version == 123456789012345678901234567890
+    assert model.tags[0] != model.tags[0]  # NaN
+
+
+def test_stored_values_of_a_subclass_type_go_through_validation():
+    # A value of the right JSON type is kept as is; a bool where an int is
+    # declared is still refused (bool is a subclass of int).
+    with pytest.raises(base_models.ModelDataError,
+                       match='states_schema_version expects int, got bool'):
+        exp_models.ExplorationModel.from_stored(
+            'e1', {'init_state_name': 'A', 'states_schema_version': True})
+    model = exp_models.ExplorationModel.from_stored(
+        'e1', b'{"init_state_name": "A", "states_schema_version": 3}')
+    assert (model.states_schema_version, model.tags) == (3, [])
