@@ -3,6 +3,7 @@ real SQLite store."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import sqlite3
@@ -10,6 +11,7 @@ import sqlite3
 import pytest
 
 from models import base_models
+from models import exp_domain
 from models import exp_fetchers
 from models import exp_models
 from models import user_models
@@ -189,3 +191,17 @@ def test_stored_values_of_a_subclass_type_go_through_validation():
     model = exp_models.ExplorationModel.from_stored(
         'e1', b'{"init_state_name": "A", "states_schema_version": 3}')
     assert (model.states_schema_version, model.tags) == (3, [])
+
+
+def test_exploration_domain_objects_are_frozen_and_equal_to_constructed():
+    data = {'content': {'html': '<p>x</p>'},
+            'interaction': {'id': 'TextInput', 'hints': [{'h': 1}]}}
+    state = exp_domain.State.from_dict(data)
+    assert state == exp_domain.State(
+        content={'html': '<p>x</p>'},
+        interaction=exp_domain.Interaction(
+            id='TextInput', customization_args={}, answer_groups=[],
+            default_outcome=None, hints=[{'h': 1}], solution=None),
+        param_changes=[])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        state.interaction.id = 'Continue'
