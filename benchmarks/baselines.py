@@ -8,6 +8,12 @@ the map's pairs straight from the decoded dicts (no model classes, no
 domain objects), CombinePerKey(sum) for the counts, GroupByKey for the
 lists, and a batched sink into the same store. The loop does the same map,
 group and reduce in one process: the practical limit.
+
+A second kind of hand-written pipeline runs the job class's own map and
+reduce on models (from_stored), with the same Beam plumbing: the
+difference between it and the compiled job is the framework's own cost,
+the rest of the gap to the first kind is the cost of models and of the
+job's domain objects.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any, Callable, Iterable, Iterator
 import apache_beam as beam
 import orjson
 
+from models import exp_models
 from models import sqlite_store
 from models import storage
 from pipelines import options as pipeline_options
@@ -126,6 +133,33 @@ class _WriteLinesFn(beam.DoFn):
             self._batch = []
 
 
+class _ReadJobPairsFn(beam.DoFn):
+    """A key range -> the pairs the job class's own map yields for its
+    models: the job's code run by hand-written Beam, no framework stages."""
+
+    def __init__(self, store_path: str, job_class: type) -> None:
+        self._store_path = store_path
+        self._job_class = job_class
+
+    def setup(self) -> None:
+        self._store = sqlite_store.SqliteStore(self._store_path)
+
+    def process(self, key_range: tuple) -> Iterator[tuple]:
+        start, end = key_range
+        if start is not None and start == end:
+            return
+        from_stored = exp_models.ExplorationModel.from_stored
+        map_fn = self._job_class.map
+        for model_id, payload in self._store.scan(KIND, start, end):
+            yield from map_fn(from_stored(model_id, payload))
+
+
+def _job_output_rows(group: tuple, job_class: type) -> Iterator[tuple]:
+    key, values = group
+    for index, out in enumerate(job_class.reduce(key, list(values))):
+        yield repr(key), index, str(out)
+
+
 def _output_rows(group: tuple, job: str) -> Iterator[tuple]:
     key, values = group
     reduce_fn = JOBS[job][1]
@@ -134,9 +168,15 @@ def _output_rows(group: tuple, job: str) -> Iterator[tuple]:
 
 
 def hand_written(store_path: str, job: str, job_id: str, num_splits: int,
-                 combine: bool, pipeline_args: list[str]) -> None:
+                 combine: bool, pipeline_args: list[str],
+                 job_class: type | None = None) -> None:
     """Runs the hand-written pipeline of job; its output goes to the
-    store's job_output under job_id."""
+    store's job_output under job_id.
+
+    With job_class, the pipeline runs that class's own map and reduce on
+    models built with from_stored (and sums with CombinePerKey when
+    combine), instead of computing from the decoded dicts.
+    """
     store = storage.get_store(store_path)
     points = store.split_points(KIND, num_splits)
     bounds = [None, *points, None]
@@ -147,12 +187,17 @@ def hand_written(store_path: str, job: str, job_id: str, num_splits: int,
         pairs = (p
                  | 'Ranges' >> beam.Create(ranges)
                  | 'Reshuffle' >> beam.Reshuffle()
-                 | 'ReadPairs' >> beam.ParDo(_ReadPairsFn(store_path, job)))
+                 | 'ReadPairs' >> beam.ParDo(
+                     _ReadPairsFn(store_path, job) if job_class is None
+                     else _ReadJobPairsFn(store_path, job_class)))
         if combine:
             groups = (pairs | 'Sum' >> beam.CombinePerKey(sum)
                       | 'AsList' >> beam.MapTuple(lambda k, n: (k, [n])))
         else:
             groups = pairs | 'Group' >> beam.GroupByKey()
+        reduce_step = (
+            beam.FlatMap(_output_rows, job=job) if job_class is None
+            else beam.FlatMap(_job_output_rows, job_class=job_class))
         _ = (groups
-             | 'Reduce' >> beam.FlatMap(_output_rows, job=job)
+             | 'Reduce' >> reduce_step
              | 'Write' >> beam.ParDo(_WriteLinesFn(store_path, job_id)))

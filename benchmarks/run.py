@@ -49,13 +49,20 @@ SAMPLE_SECONDS = 0.02
 VARIANTS: dict[str, tuple[str, str]] = {
     'audit-compiled': ('audit', 'InteractionAuditOneOffJob, compiled'),
     'audit-beam': ('audit', 'the same, hand-written Beam'),
+    'audit-beam-jobcode': (
+        'audit', "the same, hand-written Beam calling the job's map/reduce"),
     'audit-loop': ('audit', 'the same, plain Python loop'),
     'audit-mrjob': ('audit', 'the same, mrjob inline'),
     'count-compiled': (
         'count', 'InteractionCountOneOffJob, compiled, combiner'),
     'count-beam': ('count', 'the same, hand-written Beam, CombinePerKey'),
+    'count-beam-jobcode': (
+        'count', "the same, hand-written Beam calling the job's map, "
+        'CombinePerKey'),
     'count-loop': ('count', 'the same, plain Python loop'),
     'count-mrjob': ('count', 'the same, mrjob inline, combiner'),
+    'count-compiled-2-workers': (
+        'count', 'the compiled job, multi_processing, 2 workers'),
     'nocomb-compiled': (
         'nocomb', 'InteractionCountOneOffJob, --disable_combiner'),
     'nocomb-beam': ('nocomb', 'the same, hand-written Beam, GroupByKey'),
@@ -78,7 +85,7 @@ def run_variant(variant: str, store: str, jsonl: str) -> dict[str, Any]:
     family = VARIANTS[variant][0]
     job_name = 'audit' if family == 'audit' else 'count'
     start = time.perf_counter()
-    if variant.endswith('-compiled') or family == 'cpu':
+    if '-compiled' in variant or family == 'cpu':
         lines = _run_compiled(variant, family)
     elif variant.endswith('-beam'):
         from benchmarks import baselines
@@ -86,6 +93,17 @@ def run_variant(variant: str, store: str, jsonl: str) -> dict[str, Any]:
         baselines.hand_written(
             store, job_name, job_id, SHARDS[family],
             combine=family == 'count', pipeline_args=[])
+        lines = list(storage.get_store().read_output(job_id))
+    elif variant.endswith('-beam-jobcode'):
+        from beam_jobs import exp_jobs_one_off
+        from benchmarks import baselines
+        job_id = 'bench-%s-%d' % (variant, os.getpid())
+        baselines.hand_written(
+            store, job_name, job_id, SHARDS[family],
+            combine=family == 'count', pipeline_args=[],
+            job_class=(exp_jobs_one_off.InteractionAuditOneOffJob
+                       if family == 'audit'
+                       else exp_jobs_one_off.InteractionCountOneOffJob))
         lines = list(storage.get_store().read_output(job_id))
     elif variant.endswith('-loop'):
         from benchmarks import baselines
@@ -113,6 +131,9 @@ def _run_compiled(variant: str, family: str) -> list[str]:
         job = exp_jobs_one_off.InteractionCountOneOffJob
         if family == 'nocomb':
             args = ['--disable_combiner']
+        if variant.endswith('-2-workers'):
+            args = ['--direct_running_mode=multi_processing',
+                    '--direct_num_workers=2']
     job_id = job.create_new(pipeline_args=args)
     if family == 'audit':
         job.enqueue(job_id)  # Its own enqueue: shard_count=64.
@@ -203,7 +224,17 @@ def measure(variant: str, store: str, jsonl: str) -> dict[str, Any]:
     return result
 
 
-def run_size(count: int, variants: list[str]) -> list[dict[str, Any]]:
+def repeats_for(count: int, repeat: int | None) -> int:
+    """How many times each variant runs at this size: as asked, else 3 up
+    to 100,000 models and once above (the best time is kept, to damp the
+    noise of a shared machine)."""
+    if repeat is not None:
+        return repeat
+    return 3 if count <= 100_000 else 1
+
+
+def run_size(count: int, variants: list[str],
+             repeat: int | None = None) -> list[dict[str, Any]]:
     from benchmarks import data
     print('N = %d: preparing data...' % count, file=sys.stderr, flush=True)
     store = data.ensure_store(DATA, count)
@@ -212,7 +243,15 @@ def run_size(count: int, variants: list[str]) -> list[dict[str, Any]]:
     rows = []
     for variant in variants:
         print('N = %d: %s...' % (count, variant), file=sys.stderr, flush=True)
-        result = measure(variant, store, jsonl)
+        runs = [measure(variant, store, jsonl)
+                for _ in range(repeats_for(count, repeat))]
+        if len({r['digest'] for r in runs}) != 1:
+            raise SystemExit('%s gave different outputs from one run to the '
+                             'next at N=%d' % (variant, count))
+        result = min(runs, key=lambda r: r['seconds'])
+        result['runs'] = len(runs)
+        result['all_seconds'] = [round(r['seconds'], 3) for r in runs]
+        result['peak_rss_mb'] = max(r['peak_rss_mb'] for r in runs)
         family, description = VARIANTS[variant]
         result.update(models=count, variant=variant, family=family,
                       description=description,
@@ -318,13 +357,14 @@ def _check(count: int, name: str, value: float, met: bool) -> dict:
 
 
 def format_table(rows: list[dict[str, Any]], checks: list[dict]) -> str:
-    head = ('| N | variant | wall s | models/s | peak RSS MB '
+    head = ('| N | variant | runs | wall s | models/s | peak RSS MB '
             '| compiled ÷ this (throughput) |')
-    lines = [head, '| ---: | --- | ---: | ---: | ---: | ---: |']
+    lines = [head, '| ---: | --- | ---: | ---: | ---: | ---: | ---: |']
     for row in rows:
         ratio = row['compiled_ratio']
-        lines.append('| %s | %s | %.2f | %s | %.0f | %s |' % (
-            format(row['models'], ','), row['description'], row['seconds'],
+        lines.append('| %s | %s | %d | %.2f | %s | %.0f | %s |' % (
+            format(row['models'], ','), row['description'], row['runs'],
+            row['seconds'],
             format(round(row['models_per_second']), ','), row['peak_rss_mb'],
             '' if ratio is None else '%.2f' % ratio))
     lines += ['', '| N | target | value | met |', '| ---: | --- | ---: | --- |']
@@ -343,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
                         help='the numbers of explorations to run on')
     parser.add_argument('--variants', nargs='+', choices=list(VARIANTS),
                         help='only these variants')
+    parser.add_argument('--repeat', type=int,
+                        help='runs of each variant, the best time kept '
+                        '(default: 3 up to N=100,000, 1 above)')
     parser.add_argument('--child', help=argparse.SUPPRESS)
     parser.add_argument('--store', help=argparse.SUPPRESS)
     parser.add_argument('--jsonl', help=argparse.SUPPRESS)
@@ -356,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.datetime.now(datetime.timezone.utc)
     rows = []
     for count in sorted(sizes):
-        rows.extend(run_size(count, variants))
+        rows.extend(run_size(count, variants, args.repeat))
     check_outputs(rows)
     add_ratios(rows)
     checks = targets(rows)
