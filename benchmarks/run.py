@@ -15,8 +15,13 @@ Before any figure is printed, every variant of a job must have produced the
 same output (lines compared after sorting the values inside each line,
 which no variant orders).
 
-Results go to benchmarks/results/bench-<time>.json and are printed as a
-table; data stores are cached in benchmarks/results/data/.
+Each row also gives the CPU seconds the variant's process tree used, and
+"other load": the cores the rest of the machine kept busy meanwhile, on
+average (other people's work on a shared machine; figures measured under
+load are slower than the machine can do).
+
+Results go to benchmarks/results/bench-<time>.json (and .md) and are
+printed as a table; data stores are cached in benchmarks/results/data/.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -211,17 +217,36 @@ def measure(variant: str, store: str, jsonl: str) -> dict[str, Any]:
             stop.wait(SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, daemon=True)
+    machine_before = _busy_cpu_seconds()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
     sampler.start()
     _, stderr = child.communicate()
     stop.set()
     sampler.join()
+    elapsed = time.perf_counter() - started
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    machine_busy = _busy_cpu_seconds() - machine_before
+    # CPU the child's tree used (its worker processes are reaped by it, so
+    # they count), and what the rest of the machine used meanwhile: other
+    # people's work on a shared machine shows here.
+    tree_cpu = ((children_after.ru_utime - children_before.ru_utime) +
+                (children_after.ru_stime - children_before.ru_stime))
     if child.returncode != 0:
         raise RuntimeError('%s failed:\n%s' % (variant, stderr[-3000:]))
     with open(out, encoding='utf-8') as f:
         result = json.load(f)
     os.remove(out)
     result['peak_rss_mb'] = round(peak / 2 ** 20, 1)
+    result['cpu_seconds'] = round(tree_cpu, 2)
+    result['other_load'] = round(max(0.0, machine_busy - tree_cpu) / elapsed, 2)
     return result
+
+
+def _busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, 'iowait', 0.0)
 
 
 def repeats_for(count: int, repeat: int | None) -> int:
@@ -252,6 +277,7 @@ def run_size(count: int, variants: list[str],
         result['runs'] = len(runs)
         result['all_seconds'] = [round(r['seconds'], 3) for r in runs]
         result['peak_rss_mb'] = max(r['peak_rss_mb'] for r in runs)
+        result['other_load_all'] = [r['other_load'] for r in runs]
         family, description = VARIANTS[variant]
         result.update(models=count, variant=variant, family=family,
                       description=description,
@@ -358,14 +384,16 @@ def _check(count: int, name: str, value: float, met: bool) -> dict:
 
 def format_table(rows: list[dict[str, Any]], checks: list[dict]) -> str:
     head = ('| N | variant | runs | wall s | models/s | peak RSS MB '
-            '| compiled ÷ this (throughput) |')
-    lines = [head, '| ---: | --- | ---: | ---: | ---: | ---: | ---: |']
+            '| CPU s | other load | compiled ÷ this (throughput) |')
+    lines = [head,
+             '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
     for row in rows:
         ratio = row['compiled_ratio']
-        lines.append('| %s | %s | %d | %.2f | %s | %.0f | %s |' % (
+        lines.append('| %s | %s | %d | %.2f | %s | %.0f | %.1f | %.2f | %s |' % (
             format(row['models'], ','), row['description'], row['runs'],
             row['seconds'],
             format(round(row['models_per_second']), ','), row['peak_rss_mb'],
+            row['cpu_seconds'], row['other_load'],
             '' if ratio is None else '%.2f' % ratio))
     lines += ['', '| N | target | value | met |', '| ---: | --- | ---: | --- |']
     for check in checks:
@@ -416,7 +444,11 @@ def main(argv: list[str] | None = None) -> int:
         '%Y%m%dT%H%M%SZ'))
     with open(path, 'w', encoding='utf-8') as f:
         json.dump(report, f, indent=2)
-    print(format_table(rows, checks))
+    table = format_table(rows, checks)
+    with open(path[:-len('.json')] + '.md', 'w', encoding='utf-8') as f:
+        f.write('`%s`, started %s\n\n%s\n' % (
+            report['command'], report['started'], table))
+    print(table)
     print('\nAll variants of each job gave the same output. JSON: %s' % path)
     return 0
 
