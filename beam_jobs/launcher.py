@@ -15,6 +15,7 @@ from beam_jobs import job_contract
 from beam_jobs import job_runs
 from models import storage
 from pipelines import compiler
+from pipelines import heap
 from pipelines import metrics
 from pipelines import options as pipeline_options
 
@@ -119,8 +120,9 @@ def _run_locally(spec: compiler.JobSpec,
         pipeline = beam.Pipeline(
             runner=pipeline_options.local_runner(), options=options)
         compiler.compile_job(pipeline, spec)
-        result = pipeline.run()
-        result.wait_until_finish()
+        with heap.frozen_heap():
+            result = pipeline.run()
+            result.wait_until_finish()
         counts = metrics.read_counters(result)
         stored = storage.get_store(spec.store_url).count_output(spec.job_id)
         if stored != counts[metrics.OUTPUT_LINES]:
