@@ -15,7 +15,6 @@ from beam_jobs import job_contract
 from beam_jobs import job_runs
 from models import storage
 from pipelines import compiler
-from pipelines import heap
 from pipelines import metrics
 from pipelines import options as pipeline_options
 
@@ -120,9 +119,8 @@ def _run_locally(spec: compiler.JobSpec,
         pipeline = beam.Pipeline(
             runner=pipeline_options.local_runner(), options=options)
         compiler.compile_job(pipeline, spec)
-        with heap.frozen_heap():
-            result = pipeline.run()
-            result.wait_until_finish()
+        result = pipeline.run()
+        result.wait_until_finish()
         counts = metrics.read_counters(result)
         stored = storage.get_store(spec.store_url).count_output(spec.job_id)
         if stored != counts[metrics.OUTPUT_LINES]:
