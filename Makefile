@@ -1,17 +1,20 @@
 # beam-jobs: `make demo` runs the main job on a demo store, `make test` runs
-# the whole suite. Both create and reuse the virtualenv in .venv.
+# the whole suite, `make bench` the benchmark (BENCH_ARGS=--quick for
+# N=10,000 only). All create and reuse the virtualenv in .venv.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+BENCH_INSTALLED := $(VENV)/.bench-installed
+BENCH_ARGS ?=
 STORE ?= .data/beam_jobs.sqlite3
 # The Datastore demo's store: a project of the emulator, which accepts any.
 DATASTORE_STORE ?= datastore://beam-jobs-demo
 DATAFLOW_OPTIONS ?= --runner DataflowRunner --project beam-jobs-demo \
 	--region us-central1 --temp_location gs://beam-jobs-demo-bucket/tmp
 
-.PHONY: demo test demo-datastore dataflow-dry-run clean
+.PHONY: demo test demo-datastore dataflow-dry-run bench clean
 
 $(INSTALLED): setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +44,14 @@ dataflow-dry-run: $(INSTALLED)
 	$(BIN)/python -m beam_jobs.datastore_emulator --project beam-jobs-demo -- \
 	  $(BIN)/python run_pipeline.py --store $(DATASTORE_STORE) \
 	    run InteractionAuditOneOffJob $(DATAFLOW_OPTIONS) --dry_run=True
+
+# mrjob and psutil are installed for the benchmark only (the 'bench' extra).
+$(BENCH_INSTALLED): $(INSTALLED) setup.py
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_INSTALLED)
+
+bench: $(BENCH_INSTALLED)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache

@@ -15,9 +15,11 @@ setuptools.setup(
         include=['beam_jobs', 'beam_jobs.*', 'models', 'models.*',
                  'pipelines', 'pipelines.*']),
     py_modules=['run_pipeline'],
-    install_requires=['apache-beam==%s' % BEAM_VERSION],
+    install_requires=['apache-beam==%s' % BEAM_VERSION, 'orjson==3.13.0'],
     extras_require={
         'test': ['pytest==9.2.0'],
+        # Only for `make bench`: the mrjob baseline and process-tree RSS.
+        'bench': ['mrjob==0.7.4', 'psutil==7.2.2'],
         'gcp': ['apache-beam[gcp]==%s' % BEAM_VERSION],
     },
     entry_points={'console_scripts': ['beam-jobs=run_pipeline:main']},

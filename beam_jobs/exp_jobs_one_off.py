@@ -73,3 +73,31 @@ class ExplorationStatesAuditOneOffJob(jobs.BaseMapReduceOneOffJobManager):
     @staticmethod
     def reduce(key, values):
         yield (key, len(values), sorted(values))
+
+
+class InteractionCountOneOffJob(jobs.BaseMapReduceOneOffJobManager):
+    """How many states of live explorations use each interaction.
+
+    Outputs 'interaction id: count' (interaction id None for a state
+    without one). Its combiner sums partial counts before the shuffle.
+    """
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        if item.deleted:
+            return
+        exploration = exp_fetchers.get_exploration_from_model(item)
+        for state in exploration.states.values():
+            yield (state.interaction.id, 1)
+
+    @staticmethod
+    def combine(key, values):
+        yield sum(values)
+
+    @staticmethod
+    def reduce(key, values):
+        yield '%s: %d' % (key, sum(values))

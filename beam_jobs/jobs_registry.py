@@ -13,6 +13,7 @@ from beam_jobs import user_jobs_one_off
 ONE_OFF_JOB_MANAGERS = [
     exp_jobs_one_off.InteractionAuditOneOffJob,
     exp_jobs_one_off.ExplorationStatesAuditOneOffJob,
+    exp_jobs_one_off.InteractionCountOneOffJob,
     user_jobs_one_off.UsernameLengthDistributionOneOffJob,
     user_jobs_one_off.EmailDomainCountOneOffJob,
     user_jobs_one_off.InactiveUsersOneOffJob,

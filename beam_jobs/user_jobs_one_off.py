@@ -26,6 +26,11 @@ class UsernameLengthDistributionOneOffJob(jobs.BaseMapReduceOneOffJobManager):
         yield (len(item.username) if item.username else None, 1)
 
     @staticmethod
+    def combine(key, values):
+        # Partial counts are counts: summing is associative and commutative.
+        yield sum(values)
+
+    @staticmethod
     def reduce(key, values):
         yield (key, sum(values))
 
@@ -46,6 +51,10 @@ class EmailDomainCountOneOffJob(jobs.BaseMapReduceOneOffJobManager):
             return
         _, _, domain = item.email.rpartition('@')
         yield (domain.lower() or '(no domain)', 1)
+
+    @staticmethod
+    def combine(key, values):
+        yield sum(values)
 
     @staticmethod
     def reduce(key, values):

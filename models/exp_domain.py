@@ -6,6 +6,22 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+_set_attribute = object.__setattr__
+
+
+def _frozen(cls: type, fields: dict[str, Any]) -> Any:
+    """An instance of the frozen dataclass cls with these field values,
+    without its generated __init__.
+
+    A frozen dataclass's __init__ sets each field through
+    object.__setattr__; jobs build these objects for every state of every
+    exploration they read, so from_dict sets the instance dict in one go
+    (the result is equal to, and as frozen as, cls(**fields)).
+    """
+    instance = cls.__new__(cls)
+    _set_attribute(instance, '__dict__', fields)
+    return instance
+
 
 @dataclasses.dataclass(frozen=True)
 class Interaction:
@@ -20,13 +36,14 @@ class Interaction:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> 'Interaction':
-        return cls(
-            id=data.get('id'),
-            customization_args=data.get('customization_args') or {},
-            answer_groups=data.get('answer_groups') or [],
-            default_outcome=data.get('default_outcome'),
-            hints=data.get('hints') or [],
-            solution=data.get('solution'))
+        get = data.get
+        return _frozen(cls, {
+            'id': get('id'),
+            'customization_args': get('customization_args') or {},
+            'answer_groups': get('answer_groups') or [],
+            'default_outcome': get('default_outcome'),
+            'hints': get('hints') or [],
+            'solution': get('solution')})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,10 +56,11 @@ class State:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> 'State':
-        return cls(
-            content=data.get('content') or {},
-            interaction=Interaction.from_dict(data.get('interaction') or {}),
-            param_changes=data.get('param_changes') or [])
+        get = data.get
+        return _frozen(cls, {
+            'content': get('content') or {},
+            'interaction': Interaction.from_dict(get('interaction') or {}),
+            'param_changes': get('param_changes') or []})
 
 
 @dataclasses.dataclass(frozen=True)

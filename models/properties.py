@@ -144,6 +144,27 @@ class JsonProperty(Property):
         return value
 
 
+# The exact types of decoded JSON values that from_json returns unchanged,
+# for the property classes whose from_json is only a type check. Models use
+# it to skip the method calls for the common case; anything else (another
+# type, None for a subclass, a user-defined property class) goes through
+# from_json, which validates and names the property in its errors.
+_PASS_THROUGH_JSON_TYPES: dict[type, frozenset[type]] = {
+    StringProperty: frozenset({str}),
+    IntegerProperty: frozenset({int}),
+    BooleanProperty: frozenset({bool}),
+    FloatProperty: frozenset({float}),
+    JsonProperty: frozenset({dict, list, str, int, float, bool}),
+}
+
+
+def pass_through_json_types(prop: Property) -> frozenset[type] | None:
+    """The exact types of decoded JSON values (and None) that
+    prop.from_json would return unchanged, or None if that is not known
+    for prop's class."""
+    return _PASS_THROUGH_JSON_TYPES.get(type(prop))
+
+
 def _short_repr(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + '...'

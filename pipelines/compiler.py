@@ -3,8 +3,13 @@
     Read<Kind> (one per model class) -> Flatten -> Map -> GroupByKey
     -> Reduce -> WriteOutput
 
-All steps sit under a composite labelled with the job's name, so the
-runner's step names (and the Dataflow console) say which job they belong to.
+with Combine (the job's combine, lifted before the shuffle) in place of
+GroupByKey when the job declares one and --disable_combiner is not given,
+and with the models that could not be read, the models whose map failed and
+the keys whose reduce failed going to Write<Kind>ReadErrors, WriteMapErrors
+and WriteReduceErrors. All steps sit under a composite labelled with the
+job's name, so the runner's step names (and the Dataflow console) say which
+job they belong to.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from typing import Any, Mapping
 import apache_beam as beam
 
 from beam_jobs import job_contract
+from pipelines import combiners
 from pipelines import errors
 from pipelines import model_io
+from pipelines import options as pipeline_options
 from pipelines import stages
 
 
@@ -59,7 +66,11 @@ class CompiledJob(beam.PTransform):
         pairs, map_errors = models | 'Map' >> stages.MapModels(
             spec.job_class, spec.params, spec.store_url)
         _ = map_errors | 'WriteMapErrors' >> self._write_errors()
-        groups = pairs | 'GroupByKey' >> beam.GroupByKey()
+        if use_combiner(spec.job_class, pbegin.pipeline.options):
+            groups = pairs | 'Combine' >> combiners.CombinePairs(
+                spec.job_class, spec.params)
+        else:
+            groups = pairs | 'GroupByKey' >> beam.GroupByKey()
         rows, reduce_errors = groups | 'Reduce' >> stages.ReduceGroups(
             spec.job_class, spec.params, spec.store_url, spec.job_id)
         _ = reduce_errors | 'WriteReduceErrors' >> self._write_errors()
@@ -69,6 +80,14 @@ class CompiledJob(beam.PTransform):
     def _write_errors(self) -> errors.WriteJobErrors:
         return errors.WriteJobErrors(
             self._spec.store_url, self._spec.job_id, self._spec.max_errors)
+
+
+def use_combiner(job_class: type, options: Any) -> bool:
+    """Whether the job's pipeline combines before the shuffle: it declares
+    combine(key, values) and --disable_combiner was not given."""
+    disabled = options is not None and options.view_as(
+        pipeline_options.JobOptions).disable_combiner
+    return combiners.has_combiner(job_class) and not disabled
 
 
 def compile_job(pipeline: beam.Pipeline, spec: JobSpec) -> beam.Pipeline:

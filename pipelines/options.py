@@ -20,6 +20,18 @@ _LOCAL_RUNNER_NAMES = frozenset(
      'switchingdirectrunner'})
 
 
+class JobOptions(beam_options.PipelineOptions):
+    """The framework's own pipeline options (Beam reads them from the same
+    argument list as its own)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument(
+            '--disable_combiner', action='store_true', default=False,
+            help="Ignore the job's combine(key, values) and group every "
+                 'value before reduce; the output must be the same.')
+
+
 class PipelineOptionsError(ValueError):
     """The pipeline options given for a run cannot be used."""
 

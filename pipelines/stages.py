@@ -83,8 +83,9 @@ class _MapFn(_JobCodeFn):
         self._key_coder = self._value_coder.as_deterministic_coder(
             '%s/Map' % self._job_class.__name__)
 
-    def process(self, model: base_models.BaseModel) -> Iterator[tuple]:
-        for item in self._map_with_retries(model):
+    def process(self, model: base_models.BaseModel) -> list[tuple]:
+        items = self._map_with_retries(model)
+        for item in items:
             if type(item) is not tuple or len(item) != 2:
                 raise MapError(
                     '%s.map(%s %r) yielded %s; map must yield (key, value) '
@@ -95,8 +96,10 @@ class _MapFn(_JobCodeFn):
                 self._check_encodes(model, 'key', key, self._key_coder)
             if type(value) not in _SIMPLE_TYPES:
                 self._check_encodes(model, 'value', value, self._value_coder)
-            self._emitted.inc()
-            yield item
+        if items:
+            # Once per model, not per pair: this runs for every model.
+            self._emitted.inc(len(items))
+        return items
 
     def _map_with_retries(self, model: base_models.BaseModel) -> list[Any]:
         """What map yields for model, re-running it on a fresh copy when a

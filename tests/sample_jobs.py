@@ -6,6 +6,8 @@ of multi_processing runs can import them.
 
 from __future__ import annotations
 
+import os
+
 from beam_jobs import jobs
 from models import base_models
 from models import exp_models
@@ -261,3 +263,46 @@ class InterferedJob(jobs.BaseMapReduceOneOffJobManager):
     @staticmethod
     def reduce(key, values):
         yield (key, sorted(values))
+
+
+class KeepAllCombineJob(jobs.BaseMapReduceOneOffJobManager):
+    """A combine that keeps every value, marking it with the 'label'
+    parameter once; reduce strips the mark, so the output is the same with
+    or without the combine."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        yield ('all', item.id)
+
+    @staticmethod
+    def combine(key, values):
+        label = KeepAllCombineJob.get_mapper_param('label')
+        for value in values:
+            yield value if value.startswith(label) else label + value
+
+    @staticmethod
+    def reduce(key, values):
+        label = KeepAllCombineJob.get_mapper_param('label')
+        ids = {v[len(label):] if v.startswith(label) else v for v in values}
+        yield (key, len(ids))
+
+
+class WorkerPidJob(jobs.BaseMapReduceOneOffJobManager):
+    """Counts models by the process that mapped them, to show which
+    workers the read's key ranges went to."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        yield ('pid', os.getpid())
+
+    @staticmethod
+    def reduce(key, values):
+        yield (key, len(values), len(set(values)))

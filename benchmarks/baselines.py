@@ -1,0 +1,203 @@
+"""What the compiled jobs are compared with, over the same rows: the same
+pipelines written by hand in Beam, and a plain Python loop.
+
+The hand-written pipelines are what a Beam expert would write for these
+jobs: split the kind into key ranges in the launcher, reshuffle only the
+range descriptors, read and decode each range's rows with orjson and compute
+the map's pairs straight from the decoded dicts (no model classes, no
+domain objects), CombinePerKey(sum) for the counts, GroupByKey for the
+lists, and a batched sink into the same store. The loop does the same map,
+group and reduce in one process: the practical limit.
+
+A second kind of hand-written pipeline runs the job class's own map and
+reduce on models (from_stored), with the same Beam plumbing: the
+difference between it and the compiled job is the framework's own cost,
+the rest of the gap to the first kind is the cost of models and of the
+job's domain objects.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Callable, Iterable, Iterator
+
+import apache_beam as beam
+import orjson
+
+from models import exp_models
+from models import sqlite_store
+from models import storage
+from pipelines import options as pipeline_options
+
+KIND = 'ExplorationModel'
+OUTPUT_BATCH_SIZE = 500
+
+
+# The map and reduce of each job, on decoded rows.
+def audit_map(model_id: str, data: dict) -> Iterator[tuple[Any, str]]:
+    if data.get('deleted'):
+        return
+    for name, state in data['states'].items():
+        yield state['interaction']['id'], '%s %s' % (model_id, name)
+
+
+def audit_reduce(key: Any, values: list) -> Iterator[Any]:
+    yield (key, values)
+
+
+def count_map(model_id: str, data: dict) -> Iterator[tuple[Any, int]]:
+    if data.get('deleted'):
+        return
+    for state in data['states'].values():
+        yield state['interaction']['id'], 1
+
+
+def count_reduce(key: Any, values: Iterable[int]) -> Iterator[str]:
+    yield '%s: %d' % (key, sum(values))
+
+
+JOBS: dict[str, tuple[Callable, Callable]] = {
+    'audit': (audit_map, audit_reduce),
+    'count': (count_map, count_reduce),
+}
+
+
+# The plain Python loop.
+def plain_loop(store_path: str, job: str) -> list[str]:
+    """The job's output lines, computed by one loop over the store's rows."""
+    map_fn, reduce_fn = JOBS[job]
+    store = sqlite_store.SqliteStore(store_path)
+    loads = orjson.loads
+    if job == 'count':
+        # What a Python programmer would write for a count: a Counter, no
+        # lists of ones.
+        counts: collections.Counter = collections.Counter()
+        for model_id, payload in store.scan(KIND):
+            for key, value in map_fn(model_id, loads(payload)):
+                counts[key] += value
+        groups: dict = {key: [count] for key, count in counts.items()}
+    else:
+        groups = collections.defaultdict(list)
+        for model_id, payload in store.scan(KIND):
+            for key, value in map_fn(model_id, loads(payload)):
+                groups[key].append(value)
+    lines = []
+    for key in sorted(groups, key=repr):
+        lines.extend(str(out) for out in reduce_fn(key, groups[key]))
+    store.close()
+    return lines
+
+
+# The hand-written Beam pipelines.
+class _ReadPairsFn(beam.DoFn):
+    """A key range -> the job's (key, value) pairs for its rows."""
+
+    def __init__(self, store_path: str, job: str) -> None:
+        self._store_path = store_path
+        self._job = job
+
+    def setup(self) -> None:
+        self._store = sqlite_store.SqliteStore(self._store_path)
+        self._map = JOBS[self._job][0]
+
+    def process(self, key_range: tuple) -> Iterator[tuple]:
+        start, end = key_range
+        if start is not None and start == end:
+            return
+        map_fn, loads = self._map, orjson.loads
+        for model_id, payload in self._store.scan(KIND, start, end):
+            yield from map_fn(model_id, loads(payload))
+
+
+class _WriteLinesFn(beam.DoFn):
+    """(sort_key, index, line) rows -> the store's job_output, batched."""
+
+    def __init__(self, store_path: str, job_id: str) -> None:
+        self._store_path = store_path
+        self._job_id = job_id
+
+    def setup(self) -> None:
+        self._store = sqlite_store.SqliteStore(self._store_path)
+
+    def start_bundle(self) -> None:
+        self._batch: list = []
+
+    def process(self, row: tuple) -> None:
+        self._batch.append(row)
+        if len(self._batch) >= OUTPUT_BATCH_SIZE:
+            self.finish_bundle()
+
+    def finish_bundle(self) -> None:
+        if self._batch:
+            self._store.write_output(self._job_id, self._batch)
+            self._batch = []
+
+
+class _ReadJobPairsFn(beam.DoFn):
+    """A key range -> the pairs the job class's own map yields for its
+    models: the job's code run by hand-written Beam, no framework stages."""
+
+    def __init__(self, store_path: str, job_class: type) -> None:
+        self._store_path = store_path
+        self._job_class = job_class
+
+    def setup(self) -> None:
+        self._store = sqlite_store.SqliteStore(self._store_path)
+
+    def process(self, key_range: tuple) -> Iterator[tuple]:
+        start, end = key_range
+        if start is not None and start == end:
+            return
+        from_stored = exp_models.ExplorationModel.from_stored
+        map_fn = self._job_class.map
+        for model_id, payload in self._store.scan(KIND, start, end):
+            yield from map_fn(from_stored(model_id, payload))
+
+
+def _job_output_rows(group: tuple, job_class: type) -> Iterator[tuple]:
+    key, values = group
+    for index, out in enumerate(job_class.reduce(key, list(values))):
+        yield repr(key), index, str(out)
+
+
+def _output_rows(group: tuple, job: str) -> Iterator[tuple]:
+    key, values = group
+    reduce_fn = JOBS[job][1]
+    for index, out in enumerate(reduce_fn(key, list(values))):
+        yield repr(key), index, str(out)
+
+
+def hand_written(store_path: str, job: str, job_id: str, num_splits: int,
+                 combine: bool, pipeline_args: list[str],
+                 job_class: type | None = None) -> None:
+    """Runs the hand-written pipeline of job; its output goes to the
+    store's job_output under job_id.
+
+    With job_class, the pipeline runs that class's own map and reduce on
+    models built with from_stored (and sums with CombinePerKey when
+    combine), instead of computing from the decoded dicts.
+    """
+    store = storage.get_store(store_path)
+    points = store.split_points(KIND, num_splits)
+    bounds = [None, *points, None]
+    ranges = list(zip(bounds, bounds[1:]))
+    options = pipeline_options.parse(pipeline_args)
+    with beam.Pipeline(runner=pipeline_options.local_runner(),
+                       options=options) as p:
+        pairs = (p
+                 | 'Ranges' >> beam.Create(ranges)
+                 | 'Reshuffle' >> beam.Reshuffle()
+                 | 'ReadPairs' >> beam.ParDo(
+                     _ReadPairsFn(store_path, job) if job_class is None
+                     else _ReadJobPairsFn(store_path, job_class)))
+        if combine:
+            groups = (pairs | 'Sum' >> beam.CombinePerKey(sum)
+                      | 'AsList' >> beam.MapTuple(lambda k, n: (k, [n])))
+        else:
+            groups = pairs | 'Group' >> beam.GroupByKey()
+        reduce_step = (
+            beam.FlatMap(_output_rows, job=job) if job_class is None
+            else beam.FlatMap(_job_output_rows, job_class=job_class))
+        _ = (groups
+             | 'Reduce' >> reduce_step
+             | 'Write' >> beam.ParDo(_WriteLinesFn(store_path, job_id)))

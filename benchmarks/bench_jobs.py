@@ -1,0 +1,43 @@
+"""Jobs used only by the benchmark. They live in an importable module so
+that multi_processing workers can load them."""
+
+from __future__ import annotations
+
+from beam_jobs import jobs
+from models import exp_models
+
+# Iterations of the busy loop: about 50 microseconds of CPU per model on
+# the machine the README's figures come from.
+BUSY_LOOP_ITERATIONS = 950
+
+
+def busy_checksum(text: str, iterations: int = BUSY_LOOP_ITERATIONS) -> int:
+    """A pure-Python checksum that stands for CPU-heavy per-model work."""
+    checksum = len(text)
+    for i in range(iterations):
+        checksum = (checksum * 31 + i) % 1000003
+    return checksum
+
+
+class CpuHeavyCountOneOffJob(jobs.BaseMapReduceOneOffJobManager):
+    """Counts live explorations by a checksum bucket that costs ~50 us of
+    CPU per model to compute; a combiner keeps the shuffle small, so the
+    run's time is the read and the map."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        if item.deleted:
+            return
+        yield (busy_checksum(item.id) % 7, 1)
+
+    @staticmethod
+    def combine(key, values):
+        yield sum(values)
+
+    @staticmethod
+    def reduce(key, values):
+        yield '%s: %d' % (key, sum(values))

@@ -1,0 +1,457 @@
+"""The benchmark: compiled jobs against hand-written Beam, a plain Python
+loop and mrjob's inline runner, on the same generated data, in one run.
+
+    python -m benchmarks.run            # N = 10,000, 100,000 and 1,000,000
+    python -m benchmarks.run --quick    # N = 10,000 only
+    python -m benchmarks.run --sizes 20000 300000
+
+Every variant runs in a fresh child process (so that its peak memory is its
+own), the parent sampling the RSS of the child's whole process tree
+(multi_processing workers included) every 20 ms. The wall time is the
+child's time for the run itself (the pipeline or loop, from the start of
+building it to its output being stored or returned), without the
+interpreter's start and imports, which are the same for every variant.
+Before any figure is printed, every variant of a job must have produced the
+same output (lines compared after sorting the values inside each line,
+which no variant orders).
+
+Each row also gives the CPU seconds the variant's process tree used, and
+"other load": the cores the rest of the machine kept busy meanwhile, on
+average (other people's work on a shared machine; figures measured under
+load are slower than the machine can do).
+
+Results go to benchmarks/results/bench-<time>.json (and .md) and are
+printed as a table; data stores are cached in benchmarks/results/data/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime
+import hashlib
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+import psutil
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RESULTS = os.path.join(HERE, 'results')
+DATA = os.path.join(RESULTS, 'data')
+SIZES = (10_000, 100_000, 1_000_000)
+SAMPLE_SECONDS = 0.02
+
+# name -> (job family, description). The first variant of each family is
+# the compiled job the others are compared with.
+VARIANTS: dict[str, tuple[str, str]] = {
+    'audit-compiled': ('audit', 'InteractionAuditOneOffJob, compiled'),
+    'audit-beam': ('audit', 'the same, hand-written Beam'),
+    'audit-beam-jobcode': (
+        'audit', "the same, hand-written Beam calling the job's map/reduce"),
+    'audit-loop': ('audit', 'the same, plain Python loop'),
+    'audit-mrjob': ('audit', 'the same, mrjob inline'),
+    'count-compiled': (
+        'count', 'InteractionCountOneOffJob, compiled, combiner'),
+    'count-beam': ('count', 'the same, hand-written Beam, CombinePerKey'),
+    'count-beam-jobcode': (
+        'count', "the same, hand-written Beam calling the job's map, "
+        'CombinePerKey'),
+    'count-loop': ('count', 'the same, plain Python loop'),
+    'count-mrjob': ('count', 'the same, mrjob inline, combiner'),
+    'count-compiled-2-workers': (
+        'count', 'the compiled job, multi_processing, 2 workers'),
+    'nocomb-compiled': (
+        'nocomb', 'InteractionCountOneOffJob, --disable_combiner'),
+    'nocomb-beam': ('nocomb', 'the same, hand-written Beam, GroupByKey'),
+    'cpu-1-worker': (
+        'cpu', 'CpuHeavyCountOneOffJob, multi_processing, 1 worker'),
+    'cpu-2-workers': (
+        'cpu', 'CpuHeavyCountOneOffJob, multi_processing, 2 workers'),
+}
+# Shards of the compiled jobs, used by their hand-written twins too:
+# InteractionAuditOneOffJob's enqueue asks for 64, the others keep 8.
+SHARDS = {'audit': 64, 'count': 8, 'nocomb': 8, 'cpu': 8}
+
+
+# The child: runs one variant and prints its result as JSON.
+def run_variant(variant: str, store: str, jsonl: str) -> dict[str, Any]:
+    """Runs one variant over the store (or its JSON lines, for mrjob) and
+    returns its wall time and output lines."""
+    from models import storage
+    storage.set_default_store(store)
+    family = VARIANTS[variant][0]
+    job_name = 'audit' if family == 'audit' else 'count'
+    start = time.perf_counter()
+    if '-compiled' in variant or family == 'cpu':
+        lines = _run_compiled(variant, family)
+    elif variant.endswith('-beam'):
+        from benchmarks import baselines
+        job_id = 'bench-%s-%d' % (variant, os.getpid())
+        baselines.hand_written(
+            store, job_name, job_id, SHARDS[family],
+            combine=family == 'count', pipeline_args=[])
+        lines = list(storage.get_store().read_output(job_id))
+    elif variant.endswith('-beam-jobcode'):
+        from beam_jobs import exp_jobs_one_off
+        from benchmarks import baselines
+        job_id = 'bench-%s-%d' % (variant, os.getpid())
+        baselines.hand_written(
+            store, job_name, job_id, SHARDS[family],
+            combine=family == 'count', pipeline_args=[],
+            job_class=(exp_jobs_one_off.InteractionAuditOneOffJob
+                       if family == 'audit'
+                       else exp_jobs_one_off.InteractionCountOneOffJob))
+        lines = list(storage.get_store().read_output(job_id))
+    elif variant.endswith('-loop'):
+        from benchmarks import baselines
+        lines = baselines.plain_loop(store, job_name)
+    elif variant.endswith('-mrjob'):
+        from benchmarks import mrjob_jobs
+        lines = mrjob_jobs.run_inline(job_name, jsonl)
+    else:
+        raise ValueError(variant)
+    seconds = time.perf_counter() - start
+    return {'seconds': seconds, 'lines': lines}
+
+
+def _run_compiled(variant: str, family: str) -> list[str]:
+    from beam_jobs import exp_jobs_one_off
+    from benchmarks import bench_jobs
+    args: list[str] = []
+    if family == 'audit':
+        job = exp_jobs_one_off.InteractionAuditOneOffJob
+    elif family == 'cpu':
+        job = bench_jobs.CpuHeavyCountOneOffJob
+        args = ['--direct_running_mode=multi_processing',
+                '--direct_num_workers=%d' % int(variant.split('-')[1])]
+    else:
+        job = exp_jobs_one_off.InteractionCountOneOffJob
+        if family == 'nocomb':
+            args = ['--disable_combiner']
+        if variant.endswith('-2-workers'):
+            args = ['--direct_running_mode=multi_processing',
+                    '--direct_num_workers=2']
+    job_id = job.create_new(pipeline_args=args)
+    if family == 'audit':
+        job.enqueue(job_id)  # Its own enqueue: shard_count=64.
+    else:
+        job.enqueue(job_id, shard_count=SHARDS[family])
+    if job.get_status_code(job_id) != 'completed':
+        raise RuntimeError('%s: %s' % (variant, job.get_error(job_id)))
+    return job.get_output(job_id)
+
+
+def canonical_digest(lines: list[str]) -> str:
+    """A digest of output lines that ignores the order of lines and of the
+    values listed inside a line (reduce gets values in no order)."""
+    canonical = []
+    for line in lines:
+        line = line.rstrip('\n')
+        try:
+            value = ast.literal_eval(line)
+        except (ValueError, SyntaxError):
+            canonical.append(line)
+            continue
+        if isinstance(value, tuple):
+            value = tuple(sorted(v, key=repr) if isinstance(v, list) else v
+                          for v in value)
+        canonical.append(repr(value))
+    digest = hashlib.sha256()
+    for line in sorted(canonical):
+        digest.update(line.encode('utf-8') + b'\n')
+    return digest.hexdigest()
+
+
+def _child_main(variant: str, store: str, jsonl: str, out: str) -> None:
+    result = run_variant(variant, store, jsonl)
+    lines = result.pop('lines')
+    result['output_lines'] = len(lines)
+    result['digest'] = canonical_digest(lines)
+    with open(out, 'w', encoding='utf-8') as f:
+        json.dump(result, f)
+
+
+# The parent: runs each variant in a child and measures it.
+def _tree_rss(process: psutil.Process) -> int:
+    total = 0
+    try:
+        procs = [process] + process.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def measure(variant: str, store: str, jsonl: str) -> dict[str, Any]:
+    """Runs variant in a child process; its time, output digest and the
+    peak RSS of its process tree."""
+    with tempfile.NamedTemporaryFile(suffix='.json', delete=False) as f:
+        out = f.name
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep +
+               os.environ.get('PYTHONPATH', ''))
+    child = subprocess.Popen(
+        [sys.executable, '-m', 'benchmarks.run', '--child', variant,
+         '--store', store, '--jsonl', jsonl, '--out', out],
+        cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    process = psutil.Process(child.pid)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss(process))
+            stop.wait(SAMPLE_SECONDS)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    machine_before = _busy_cpu_seconds()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    sampler.start()
+    _, stderr = child.communicate()
+    stop.set()
+    sampler.join()
+    elapsed = time.perf_counter() - started
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    machine_busy = _busy_cpu_seconds() - machine_before
+    # CPU the child's tree used (its worker processes are reaped by it, so
+    # they count), and what the rest of the machine used meanwhile: other
+    # people's work on a shared machine shows here.
+    tree_cpu = ((children_after.ru_utime - children_before.ru_utime) +
+                (children_after.ru_stime - children_before.ru_stime))
+    if child.returncode != 0:
+        raise RuntimeError('%s failed:\n%s' % (variant, stderr[-3000:]))
+    with open(out, encoding='utf-8') as f:
+        result = json.load(f)
+    os.remove(out)
+    result['peak_rss_mb'] = round(peak / 2 ** 20, 1)
+    result['cpu_seconds'] = round(tree_cpu, 2)
+    result['other_load'] = round(max(0.0, machine_busy - tree_cpu) / elapsed, 2)
+    return result
+
+
+def _busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, 'iowait', 0.0)
+
+
+def repeats_for(count: int, repeat: int | None) -> int:
+    """How many times each variant runs at this size: as asked, else 3 up
+    to 100,000 models and once above (the best time is kept, to damp the
+    noise of a shared machine)."""
+    if repeat is not None:
+        return repeat
+    return 3 if count <= 100_000 else 1
+
+
+def run_size(count: int, variants: list[str],
+             repeat: int | None = None) -> list[dict[str, Any]]:
+    from benchmarks import data
+    print('N = %d: preparing data...' % count, file=sys.stderr, flush=True)
+    store = data.ensure_store(DATA, count)
+    jsonl = data.ensure_jsonl(store) if any(
+        v.endswith('-mrjob') for v in variants) else ''
+    rows = []
+    for variant in variants:
+        print('N = %d: %s...' % (count, variant), file=sys.stderr, flush=True)
+        runs = [measure(variant, store, jsonl)
+                for _ in range(repeats_for(count, repeat))]
+        if len({r['digest'] for r in runs}) != 1:
+            raise SystemExit('%s gave different outputs from one run to the '
+                             'next at N=%d' % (variant, count))
+        result = min(runs, key=lambda r: r['seconds'])
+        result['runs'] = len(runs)
+        result['all_seconds'] = [round(r['seconds'], 3) for r in runs]
+        result['peak_rss_mb'] = max(r['peak_rss_mb'] for r in runs)
+        result['other_load_all'] = [r['other_load'] for r in runs]
+        family, description = VARIANTS[variant]
+        result.update(models=count, variant=variant, family=family,
+                      description=description,
+                      models_per_second=count / result['seconds'])
+        rows.append(result)
+        print('   %.2f s, %.0f MB' % (result['seconds'],
+                                     result['peak_rss_mb']),
+              file=sys.stderr, flush=True)
+    _clear_outputs(store)
+    return rows
+
+
+def _clear_outputs(store: str) -> None:
+    # Keeps the cached store the data only: runs and output go.
+    import sqlite3
+    conn = sqlite3.connect(store, timeout=60)
+    conn.execute('DELETE FROM job_output')
+    conn.execute('DELETE FROM job_runs')
+    conn.commit()
+    conn.close()
+
+
+def check_outputs(rows: list[dict[str, Any]]) -> None:
+    """Raises unless every variant of a family gave the same output."""
+    by_key: dict[tuple[int, str], set[str]] = {}
+    for row in rows:
+        family = 'count' if row['family'] == 'nocomb' else row['family']
+        by_key.setdefault((row['models'], family), set()).add(row['digest'])
+    bad = {k: v for k, v in by_key.items() if len(v) != 1}
+    if bad:
+        details = ['N=%d %s: %s' % (
+            k[0], k[1], ', '.join('%s=%s' % (r['variant'], r['digest'][:12])
+                                  for r in rows if r['models'] == k[0] and
+                                  r['family'] in (k[1], 'nocomb')))
+                   for k in bad]
+        raise SystemExit('variants disagree on output:\n' + '\n'.join(details))
+
+
+def add_ratios(rows: list[dict[str, Any]]) -> None:
+    """compiled_ratio: the compiled job's throughput divided by this row's
+    (>1 means the compiled job is faster)."""
+    compiled = {(r['models'], r['family']): r for r in rows
+                if r['variant'].endswith('-compiled')}
+    for row in rows:
+        base = compiled.get((row['models'], row['family']))
+        if row['family'] == 'cpu':
+            base = next(r for r in rows if r['models'] == row['models']
+                        and r['variant'] == 'cpu-1-worker')
+        row['compiled_ratio'] = (base['models_per_second'] /
+                                 row['models_per_second'] if base else None)
+
+
+def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's targets, checked on this run's figures."""
+    def get(count: int, variant: str) -> dict[str, Any] | None:
+        return next((r for r in rows if r['models'] == count and
+                     r['variant'] == variant), None)
+
+    checks = []
+    for count in sorted({r['models'] for r in rows}):
+        for family in ('audit', 'count', 'nocomb'):
+            compiled = get(count, family + '-compiled')
+            beam_row = get(count, family + '-beam')
+            if compiled and beam_row:
+                ratio = compiled['models_per_second'] / beam_row[
+                    'models_per_second']
+                checks.append(_check(
+                    count, '%s: compiled >= 0.9 x hand-written Beam' % family,
+                    ratio, ratio >= 0.9))
+        cpu1, cpu2 = get(count, 'cpu-1-worker'), get(count, 'cpu-2-workers')
+        if cpu1 and cpu2:
+            ratio = cpu1['seconds'] / cpu2['seconds']
+            checks.append(_check(
+                count, 'multi_processing: 2 workers >= 1.5 x faster than 1',
+                ratio, ratio >= 1.5))
+    top = max(r['models'] for r in rows)
+    compiled, mr, loop = (get(top, 'count-compiled'), get(top, 'count-mrjob'),
+                          get(top, 'count-loop'))
+    if compiled and mr:
+        ratio = compiled['models_per_second'] / mr['models_per_second']
+        checks.append(_check(top, 'count with combiner >= 3 x mrjob inline',
+                             ratio, ratio >= 3))
+    if compiled and loop:
+        ratio = compiled['seconds'] / loop['seconds']
+        checks.append(_check(
+            top, 'count with combiner no slower than 3 x the plain loop '
+            '(time ratio <= 3)', ratio, ratio <= 3))
+    sizes = sorted({r['models'] for r in rows})
+    if len(sizes) >= 2:
+        big, small = get(sizes[-1], 'count-compiled'), get(
+            sizes[-2], 'count-compiled')
+        if big and small:
+            ratio = big['peak_rss_mb'] / small['peak_rss_mb']
+            checks.append(_check(
+                sizes[-1], 'combiner job peak RSS <= 1.3 x its peak at N=%d'
+                % sizes[-2], ratio, ratio <= 1.3))
+    return checks
+
+
+def _check(count: int, name: str, value: float, met: bool) -> dict:
+    return {'models': count, 'target': name, 'value': round(value, 3),
+            'met': met}
+
+
+def format_table(rows: list[dict[str, Any]], checks: list[dict]) -> str:
+    head = ('| N | variant | runs | wall s | models/s | peak RSS MB '
+            '| CPU s | other load | compiled ÷ this (throughput) |')
+    lines = [head,
+             '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for row in rows:
+        ratio = row['compiled_ratio']
+        lines.append('| %s | %s | %d | %.2f | %s | %.0f | %.1f | %.2f | %s |' % (
+            format(row['models'], ','), row['description'], row['runs'],
+            row['seconds'],
+            format(round(row['models_per_second']), ','), row['peak_rss_mb'],
+            row['cpu_seconds'], row['other_load'],
+            '' if ratio is None else '%.2f' % ratio))
+    lines += ['', '| N | target | value | met |', '| ---: | --- | ---: | --- |']
+    for check in checks:
+        lines.append('| %s | %s | %.2f | %s |' % (
+            format(check['models'], ','), check['target'], check['value'],
+            'yes' if check['met'] else '**no**'))
+    return '\n'.join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--quick', action='store_true',
+                        help='N = 10,000 only')
+    parser.add_argument('--sizes', type=int, nargs='+',
+                        help='the numbers of explorations to run on')
+    parser.add_argument('--variants', nargs='+', choices=list(VARIANTS),
+                        help='only these variants')
+    parser.add_argument('--repeat', type=int,
+                        help='runs of each variant, the best time kept '
+                        '(default: 3 up to N=100,000, 1 above)')
+    parser.add_argument('--child', help=argparse.SUPPRESS)
+    parser.add_argument('--store', help=argparse.SUPPRESS)
+    parser.add_argument('--jsonl', help=argparse.SUPPRESS)
+    parser.add_argument('--out', help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child_main(args.child, args.store, args.jsonl, args.out)
+        return 0
+    sizes = args.sizes or ([10_000] if args.quick else list(SIZES))
+    variants = args.variants or list(VARIANTS)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    rows = []
+    for count in sorted(sizes):
+        rows.extend(run_size(count, variants, args.repeat))
+    check_outputs(rows)
+    add_ratios(rows)
+    checks = targets(rows)
+    report = {
+        'started': started.isoformat(timespec='seconds'),
+        'command': ' '.join(['python -m benchmarks.run'] + (
+            argv if argv is not None else sys.argv[1:])),
+        'machine': {'python': platform.python_version(),
+                    'cpus': os.cpu_count(), 'platform': platform.platform()},
+        'rows': rows, 'targets': checks,
+    }
+    os.makedirs(RESULTS, exist_ok=True)
+    path = os.path.join(RESULTS, 'bench-%s.json' % started.strftime(
+        '%Y%m%dT%H%M%SZ'))
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(report, f, indent=2)
+    table = format_table(rows, checks)
+    with open(path[:-len('.json')] + '.md', 'w', encoding='utf-8') as f:
+        f.write('`%s`, started %s\n\n%s\n' % (
+            report['command'], report['started'], table))
+    print(table)
+    print('\nAll variants of each job gave the same output. JSON: %s' % path)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""A job's optional ``combine(key, values)`` as a Beam ``CombineFn``.
+
+A job may declare a static ``combine(key, values)`` that yields values of
+the same type as the values its ``map`` yields (App Engine MapReduce's and
+mrjob's combiner contract). The compiler then replaces GroupByKey with
+``CombinePerKey(JobCombineFn(job))``: the runner lifts the combine before
+the shuffle, so each bundle sends one short list of combined values per key
+instead of every value, and ``reduce`` receives the combined values.
+
+``CombineFn`` methods are not given the key, but ``combine`` needs it, so
+the pairs are re-keyed to ``(key, (key, value))`` just before the combine
+(:class:`CombinePairs`); the accumulator remembers the key.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import apache_beam as beam
+
+from beam_jobs import mapper_context
+
+# How many uncombined values an accumulator buffers before it calls the
+# job's combine on them. Calling combine once per value would cost a
+# generator per model; buffering bounds memory to keys x this many values.
+COMBINE_BUFFER_SIZE = 256
+
+
+def has_combiner(job_class: type) -> bool:
+    """Whether the job declares a combine step."""
+    return getattr(job_class, 'combine', None) is not None
+
+
+# An accumulator is a list [key, values, limit]: the key being combined
+# (CombineFn methods are not given it), its values so far, some of them
+# combined, and how many values to buffer before calling combine again. A
+# plain list, because the runner encodes accumulators for the shuffle.
+_KEY, _VALUES, _LIMIT = 0, 1, 2
+
+
+class JobCombineFn(beam.CombineFn):
+    """Combines one key's values with the job's static combine(key, values).
+
+    The input elements are (key, value) pairs (see CombinePairs) and the
+    output is the list of values combine yields for all of them, which is
+    what the job's reduce receives.
+    """
+
+    def __init__(self, job_class: type, params: Mapping[str, Any]) -> None:
+        super().__init__()
+        self._job_class = job_class
+        self._active = (job_class.__name__, dict(params))
+
+    def create_accumulator(self) -> list:
+        return [None, [], COMBINE_BUFFER_SIZE]
+
+    def add_input(self, accumulator: list,
+                  element: tuple[Any, Any]) -> list:
+        accumulator[_KEY] = element[0]
+        values = accumulator[_VALUES]
+        values.append(element[1])
+        if len(values) >= accumulator[_LIMIT]:
+            self._compact(accumulator)
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Iterable[list]) -> list:
+        merged = self.create_accumulator()
+        for accumulator in accumulators:
+            if accumulator[_VALUES]:
+                merged[_KEY] = accumulator[_KEY]
+                merged[_VALUES].extend(accumulator[_VALUES])
+        if len(merged[_VALUES]) > 1:
+            self._compact(merged)
+        return merged
+
+    def compact(self, accumulator: list) -> list:
+        # The runner calls this before it shuffles an accumulator.
+        if len(accumulator[_VALUES]) > 1:
+            self._compact(accumulator)
+        return accumulator
+
+    def extract_output(self, accumulator: list) -> list[Any]:
+        return accumulator[_VALUES]
+
+    def _compact(self, accumulator: list) -> None:
+        token = mapper_context.activate(*self._active)
+        try:
+            results = self._job_class.combine(
+                accumulator[_KEY], accumulator[_VALUES])
+            accumulator[_VALUES] = [] if results is None else list(results)
+        finally:
+            mapper_context.deactivate(token)
+        # A combine that does not shrink its input is not called again on
+        # every new value: the buffer grows before the next call.
+        accumulator[_LIMIT] = max(
+            COMBINE_BUFFER_SIZE, 2 * len(accumulator[_VALUES]))
+
+
+class CombinePairs(beam.PTransform):
+    """(key, value) pairs -> (key, [combined values]) with the job's
+    combine, lifted before the shuffle by the runner."""
+
+    def __init__(self, job_class: type, params: Mapping[str, Any]) -> None:
+        super().__init__()
+        self._fn = JobCombineFn(job_class, params)
+
+    def expand(self, pairs: beam.PCollection) -> beam.PCollection:
+        return (pairs
+                | 'KeepKey' >> beam.Map(_keep_key)
+                | 'CombinePerKey' >> beam.CombinePerKey(self._fn))
+
+
+def _keep_key(pair: tuple[Any, Any]) -> tuple[Any, tuple[Any, Any]]:
+    return pair[0], pair
