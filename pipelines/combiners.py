@@ -98,16 +98,22 @@ class JobCombineFn(beam.CombineFn):
 
 class CombinePairs(beam.PTransform):
     """(key, value) pairs -> (key, [combined values]) with the job's
-    combine, lifted before the shuffle by the runner."""
+    combine, lifted before the shuffle by the runner.
 
-    def __init__(self, job_class: type, params: Mapping[str, Any]) -> None:
+    With keyed_pairs, the input is already (key, (key, value)) (as
+    MapModels(keep_key=True) gives it), saving a step per pair.
+    """
+
+    def __init__(self, job_class: type, params: Mapping[str, Any],
+                 keyed_pairs: bool = False) -> None:
         super().__init__()
         self._fn = JobCombineFn(job_class, params)
+        self._keyed_pairs = keyed_pairs
 
     def expand(self, pairs: beam.PCollection) -> beam.PCollection:
-        return (pairs
-                | 'KeepKey' >> beam.Map(_keep_key)
-                | 'CombinePerKey' >> beam.CombinePerKey(self._fn))
+        if not self._keyed_pairs:
+            pairs = pairs | 'KeepKey' >> beam.Map(_keep_key)
+        return pairs | 'CombinePerKey' >> beam.CombinePerKey(self._fn)
 
 
 def _keep_key(pair: tuple[Any, Any]) -> tuple[Any, tuple[Any, Any]]:

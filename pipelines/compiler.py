@@ -63,12 +63,13 @@ class CompiledJob(beam.PTransform):
                 self._write_errors())
         models = (reads[0] if len(reads) == 1
                   else tuple(reads) | 'FlattenModels' >> beam.Flatten())
+        combine = use_combiner(spec.job_class, pbegin.pipeline.options)
         pairs, map_errors = models | 'Map' >> stages.MapModels(
-            spec.job_class, spec.params, spec.store_url)
+            spec.job_class, spec.params, spec.store_url, keep_key=combine)
         _ = map_errors | 'WriteMapErrors' >> self._write_errors()
-        if use_combiner(spec.job_class, pbegin.pipeline.options):
+        if combine:
             groups = pairs | 'Combine' >> combiners.CombinePairs(
-                spec.job_class, spec.params)
+                spec.job_class, spec.params, keyed_pairs=True)
         else:
             groups = pairs | 'GroupByKey' >> beam.GroupByKey()
         rows, reduce_errors = groups | 'Reduce' >> stages.ReduceGroups(

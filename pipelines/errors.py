@@ -1,14 +1,17 @@
 """Per-model and per-key errors of a run: turning Beam's dead-letter
 outputs into error records, and storing them.
 
-The read, map and reduce stages run their DoFns with Beam's
-``with_exception_handling()``: an element whose processing raises goes to a
-dead-letter output as ``(element, (exc_type, repr, traceback_lines))`` and
-the rest of the job goes on.
+The map and reduce stages (and the Datastore read's conversion of entities)
+run their DoFns with Beam's ``with_exception_handling()``: an element whose
+processing raises goes to a dead-letter output as
+``(element, (exc_type, repr, traceback_lines))`` and the rest of the job
+goes on. The SQLite read reports bad rows itself (see model_io), since its
+input elements are whole key ranges.
 """
 
 from __future__ import annotations
 
+import traceback
 from typing import Any, Callable, Iterator
 
 import apache_beam as beam
@@ -38,11 +41,10 @@ def describe(info: ErrorInfo) -> tuple[str, str, str]:
     return exc_type.__name__, message or exc_repr, tail
 
 
-def read_error(bad: tuple[tuple[str, str, Any], ErrorInfo]
-               ) -> storage.JobErrorRecord:
-    """A row that could not become a model (corrupt or invalid data)."""
-    (kind, model_id, _), info = bad
-    return storage.JobErrorRecord('read', kind, model_id, *describe(info))
+def describe_exception(error: BaseException) -> tuple[str, str, str]:
+    """(error type, message, traceback tail) of an exception caught here."""
+    return describe((type(error), repr(error),
+                     traceback.format_exception(error)))
 
 
 def map_error(bad: tuple[Any, ErrorInfo]) -> storage.JobErrorRecord:

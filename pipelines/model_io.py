@@ -57,38 +57,51 @@ class _SplitKindFn(beam.DoFn):
 
 
 class _ReadKeyRangeFn(beam.DoFn):
-    """A key range -> its stored rows (kind, id, payload), page by page."""
+    """A key range -> the models in it, streamed page by page.
 
-    def __init__(self, store_url: str, job_id: str | None) -> None:
+    A row that is not a valid model goes to the 'errors' output as a
+    JobErrorRecord and the range goes on. (Beam's with_exception_handling
+    works per input element, and the input here is a whole key range: one
+    bad row would drop the range. Decoding in a separate step would cost a
+    DoFn call per model.)
+    """
+
+    ERRORS = 'errors'
+
+    def __init__(self, model_class: type[base_models.BaseModel],
+                 store_url: str, job_id: str | None) -> None:
+        self._model_class = model_class
         self._store_url = store_url
         self._watch = (None if job_id is None else
                        run_control.CancellationWatch(store_url, job_id))
         self._read = metrics.counter(metrics.MODELS_READ)
 
-    def process(self, key_range: KeyRange
-                ) -> Iterator[tuple[str, str, storage.Payload]]:
+    def process(self, key_range: KeyRange) -> Iterator[Any]:
         if key_range.start == key_range.end and key_range.start is not None:
             return
         store = storage.get_store(self._store_url)
         kind = key_range.kind
-        for model_id, payload in store.scan(
-                kind, key_range.start, key_range.end):
-            if self._watch is not None:
-                self._watch.check()
-            self._read.inc()
-            yield kind, model_id, payload
-
-
-class _DecodeModelFn(beam.DoFn):
-    """A stored row -> a model; raises (to the dead letter) if the row is
-    not a valid model, leaving the row as it is."""
-
-    def __init__(self, model_class: type[base_models.BaseModel]) -> None:
-        self._from_stored = model_class.from_stored
-
-    def process(self, row: tuple[str, str, storage.Payload]
-                ) -> Iterator[base_models.BaseModel]:
-        yield self._from_stored(row[1], row[2])
+        from_stored = self._model_class.from_stored
+        watch = self._watch
+        read = 0
+        try:
+            for model_id, payload in store.scan(
+                    kind, key_range.start, key_range.end):
+                if watch is not None:
+                    watch.check()
+                read += 1
+                try:
+                    model = from_stored(model_id, payload)
+                except Exception as e:  # Any bad row: report, go on.
+                    yield beam.pvalue.TaggedOutput(
+                        self.ERRORS, storage.JobErrorRecord(
+                            'read', kind, model_id,
+                            *errors.describe_exception(e)))
+                    continue
+                yield model
+        finally:
+            # Once per range, not per model: this loop runs for every model.
+            self._read.inc(read)
 
 
 class ReadModels(beam.PTransform):
@@ -96,7 +109,8 @@ class ReadModels(beam.PTransform):
 
     Returns (models, errors): errors are JobErrorRecords for rows that are
     not valid models of the class (corrupt JSON, unknown or missing
-    properties, wrong types); the rest of the kind is still read.
+    properties, wrong types); the rest of the kind is still read, and the
+    rows are left as they are.
 
     Only the split descriptors are reshuffled, so that the runner can spread
     the ranges over workers without moving every model through a shuffle.
@@ -113,17 +127,16 @@ class ReadModels(beam.PTransform):
 
     def expand(self, pbegin: beam.pvalue.PBegin
                ) -> tuple[beam.PCollection, beam.PCollection]:
-        rows = (
+        read = (
             pbegin
             | 'Kind' >> beam.Create([self._model_class.kind()])
             | 'SplitKeyRanges' >> beam.ParDo(
                 _SplitKindFn(self._store_url, self._num_splits))
             | 'ReshuffleRanges' >> beam.Reshuffle()
-            | 'ReadKeyRange' >> beam.ParDo(
-                _ReadKeyRangeFn(self._store_url, self._job_id)))
-        models, bad = rows | 'Decode' >> beam.ParDo(
-            _DecodeModelFn(self._model_class)).with_exception_handling()
-        return models, bad | 'DescribeErrors' >> beam.Map(errors.read_error)
+            | 'ReadKeyRange' >> beam.ParDo(_ReadKeyRangeFn(
+                self._model_class, self._store_url, self._job_id)
+            ).with_outputs(_ReadKeyRangeFn.ERRORS, main='models'))
+        return read.models, read[_ReadKeyRangeFn.ERRORS]
 
 
 class _WriteOutputFn(beam.DoFn):
