@@ -1,9 +1,11 @@
 """The stages that wrap a job's own code: map over models, reduce per key,
 and turning what reduce yields into output rows.
 
-Both run their DoFn with Beam's with_exception_handling(): a model whose
-map raises, or a key whose reduce raises, becomes an error record and the
-rest of the job goes on. Each stage returns (results, errors).
+A model whose map raises (or yields something that cannot cross the
+shuffle), or a key whose reduce raises, becomes an error record and the rest
+of the job goes on. Reduce runs with Beam's with_exception_handling(); map,
+which runs for every model, makes the same dead letter itself (see
+_MapFn.process). Each stage returns (results, errors).
 """
 
 from __future__ import annotations
