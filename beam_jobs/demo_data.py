@@ -106,8 +106,8 @@ def make_user(index: int, seed: int = 0) -> user_models.UserSettingsModel:
     rng = random.Random('%d/user/%d' % (seed, index))
     username = None
     if rng.random() < 0.9:
-        username = '%s%d' % (rng.choice(WORDS), rng.randrange(10 ** rng.randint(
-            0, 6)))
+        digits = rng.randint(0, 6)
+        username = '%s%d' % (rng.choice(WORDS), rng.randrange(10 ** digits))
     logged_in = None
     if rng.random() < 0.95:
         logged_in = _EPOCH + datetime.timedelta(

@@ -75,7 +75,8 @@ def _check_static(
         (k for k in job_class.__mro__ if method in vars(k)), None)
     if owner is None or owner is jobs.BaseMapReduceOneOffJobManager:
         raise JobContractError(
-            '%s does not define %s(%s)' % (name, method, ', '.join(parameters)))
+            '%s does not define %s(%s)'
+            % (name, method, ', '.join(parameters)))
     raw = vars(owner)[method]
     if not isinstance(raw, staticmethod):
         raise JobContractError(

@@ -253,7 +253,8 @@ class SqliteStore(storage.ModelStore):
 
     def get_run(self, job_id: str) -> dict[str, Any] | None:
         cursor = self._conn().execute(
-            'SELECT %s FROM job_runs WHERE job_id = ?' % ', '.join(RUN_COLUMNS),
+            'SELECT %s FROM job_runs WHERE job_id = ?'
+            % ', '.join(RUN_COLUMNS),
             (job_id,))
         row = cursor.fetchone()
         return None if row is None else _decode_run_row(row)
@@ -289,8 +290,8 @@ class SqliteStore(storage.ModelStore):
             rows: Sequence[tuple[str, int, str]]) -> None:
         with self._write() as conn:
             conn.executemany(
-                'INSERT OR REPLACE INTO job_output (job_id, sort_key, idx, line)'
-                ' VALUES (?, ?, ?, ?)',
+                'INSERT OR REPLACE INTO job_output '
+                '(job_id, sort_key, idx, line) VALUES (?, ?, ?, ?)',
                 [(job_id, key, idx, line) for key, idx, line in rows])
 
     def read_output(self, job_id: str) -> Iterator[str]:

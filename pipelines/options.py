@@ -53,7 +53,8 @@ def parse(args: Sequence[str]) -> beam_options.PipelineOptions:
         raise PipelineOptionsError(
             'unknown pipeline option --%s%s' % (
                 unknown[0],
-                '; did you mean --%s?' % suggestions[0] if suggestions else ''))
+                ('; did you mean --%s?' % suggestions[0]) if suggestions
+                else ''))
     direct = options.view_as(beam_options.DirectOptions)
     if direct.direct_running_mode == 'multi_threading':
         raise PipelineOptionsError(

@@ -256,7 +256,8 @@ def test_two_jobs_at_once_and_a_writer_beside_them(store, store_path):
             'from tests import sample_jobs\n'
             'storage.set_default_store(sys.argv[1])\n'
             'for n in range(300):\n'
-            '    sample_jobs.NoteModel(id="note-%03d" % n, text=str(n)).put()\n'
+            '    sample_jobs.NoteModel(\n'
+            '        id="note-%03d" % n, text=str(n)).put()\n'
         ), store_path], cwd=REPO, stderr=subprocess.PIPE, text=True)
     for proc in (migrate, count, writer):
         _, err = proc.communicate(timeout=PROCESS_TIMEOUT)
@@ -309,7 +310,7 @@ def test_map_reruns_on_a_fresh_copy_when_its_write_conflicts(store):
         assert user.email == user.email.lower()        # ...nor this.
 
 
-def test_no_write_is_lost_when_a_job_and_another_process_update_the_same_models(
+def test_no_write_is_lost_when_a_job_and_another_process_update_them(
         store, store_path):
     user_models.UserSettingsModel.put_multi([
         user_models.UserSettingsModel(id='u%04d' % i, email='%d@a.org' % i)

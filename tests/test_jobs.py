@@ -105,7 +105,8 @@ def test_additional_job_params_reach_map_and_reduce(store):
     exp_models.ExplorationModel.put_multi(
         [_exploration('e1', {'A': 'TextInput'}),
          _exploration('e2', {'A': 'TextInput'})])
-    job_id = _run(sample_jobs.ParamJob, params={'label': 'audit', 'suffix': '!'})
+    job_id = _run(sample_jobs.ParamJob,
+                  params={'label': 'audit', 'suffix': '!'})
     assert sample_jobs.ParamJob.get_output(job_id) == ["audit! ['e1', 'e2']"]
     assert sample_jobs.ParamJob.get_run(job_id).params == {
         'label': 'audit', 'suffix': '!'}
@@ -145,7 +146,8 @@ def test_times_are_recorded_in_order(audit_fixture):
 
 def test_failing_map_is_recorded_and_the_rest_processed(store):
     exp_models.ExplorationModel.put_multi(
-        [_exploration('exp-ok', {'A': 'X'}), _exploration('exp-bad', {'A': 'X'})])
+        [_exploration('exp-ok', {'A': 'X'}),
+         _exploration('exp-bad', {'A': 'X'})])
     job = sample_jobs.FailingMapJob
     job_id = _run(job)
     assert job.get_status_code(job_id) == 'completed'
