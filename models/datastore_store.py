@@ -54,15 +54,10 @@ TRANSACTION_ATTEMPTS = 8
 OUTPUT_PART_CHARS = 100_000
 # The indexed prefix of an output sort key, in UTF-8 bytes (see _order_key).
 OUTPUT_ORDER_BYTES = 1400
-RUN_FIELDS = (
-    'job_id', 'job_type', 'state', 'shard_count', 'params', 'pipeline_args',
-    'runner', 'time_created_msec', 'time_queued_msec', 'time_started_msec',
-    'time_finished_msec', 'models_read', 'values_emitted', 'output_lines',
-    'error', 'canceled_by', 'owner_pid', 'owner_host', 'heartbeat_msec',
-    'external_job_id', 'error_count', 'max_errors', 'details')
+RUN_FIELDS = storage.RUN_FIELDS
 # Run fields stored as JSON text, and fields never queried on: neither is
 # indexed (errors and details can be long).
-_JSON_RUN_FIELDS = frozenset(('params', 'pipeline_args', 'details'))
+_JSON_RUN_FIELDS = storage.JSON_RUN_FIELDS
 _UNINDEXED_RUN_FIELDS = _JSON_RUN_FIELDS | {'error', 'owner_host'}
 
 

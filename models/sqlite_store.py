@@ -23,14 +23,9 @@ from models import storage
 SCAN_PAGE_SIZE = 1000
 BUSY_TIMEOUT_SECONDS = 60.0
 
-RUN_COLUMNS = (
-    'job_id', 'job_type', 'state', 'shard_count', 'params', 'pipeline_args',
-    'runner', 'time_created_msec', 'time_queued_msec', 'time_started_msec',
-    'time_finished_msec', 'models_read', 'values_emitted', 'output_lines',
-    'error', 'canceled_by', 'owner_pid', 'owner_host', 'heartbeat_msec',
-    'external_job_id', 'error_count', 'max_errors', 'details')
+RUN_COLUMNS = storage.RUN_FIELDS
 # Run fields kept as JSON text in their column.
-_JSON_RUN_COLUMNS = frozenset(('params', 'pipeline_args', 'details'))
+_JSON_RUN_COLUMNS = storage.JSON_RUN_FIELDS
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (

@@ -22,6 +22,18 @@ DEFAULT_STORE_PATH = os.path.join('.data', 'beam_jobs.sqlite3')
 Payload = str | bytes | dict
 
 
+# The fields of a job run record (see beam_jobs.job_runs.JobRun), and those
+# of them that hold JSON-like values rather than scalars: every store keeps
+# exactly these.
+RUN_FIELDS = (
+    'job_id', 'job_type', 'state', 'shard_count', 'params', 'pipeline_args',
+    'runner', 'time_created_msec', 'time_queued_msec', 'time_started_msec',
+    'time_finished_msec', 'models_read', 'values_emitted', 'output_lines',
+    'error', 'canceled_by', 'owner_pid', 'owner_host', 'heartbeat_msec',
+    'external_job_id', 'error_count', 'max_errors', 'details')
+JSON_RUN_FIELDS = frozenset(('params', 'pipeline_args', 'details'))
+
+
 class StoreError(Exception):
     """A store could not be opened or used as asked."""
 

@@ -113,3 +113,11 @@ def test_several_processes_write_at_once_without_losing_a_write(store_path):
     store = sqlite_store.SqliteStore(store_path)
     assert store.count('K') == 600
     assert store.count_output('job') == 600
+
+
+def test_run_records_and_stores_agree_on_the_fields():
+    import dataclasses
+
+    from beam_jobs import job_runs
+    assert tuple(f.name for f in dataclasses.fields(job_runs.JobRun)) == (
+        storage.RUN_FIELDS)
