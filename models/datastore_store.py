@@ -503,7 +503,7 @@ class DatastoreStore(storage.ModelStore):
         raise AssertionError('unreachable')
 
     def insert_run(self, record: dict[str, Any]) -> None:
-        _check_run_fields(record)
+        storage.check_run_fields(record)
         entity = self._run_entity(record)
 
         def insert() -> None:
@@ -522,7 +522,7 @@ class DatastoreStore(storage.ModelStore):
     def update_run(
             self, job_id: str, changes: dict[str, Any],
             from_states: Collection[str] | None = None) -> bool:
-        _check_run_fields(changes)
+        storage.check_run_fields(changes)
         key = self.key(RUN_KIND, job_id)
 
         # Compare-and-set: the commit fails if another writer changed the run
@@ -662,9 +662,3 @@ def _lines_of(group: list[Any]) -> Iterator[str]:
             yield ''.join(parts)
             parts = []
 
-
-def _check_run_fields(record: dict[str, Any]) -> None:
-    unknown = set(record) - set(RUN_FIELDS)
-    if unknown:
-        raise storage.StoreError(
-            'unknown job run fields: %s' % ', '.join(sorted(unknown)))

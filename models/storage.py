@@ -50,6 +50,14 @@ class ConflictError(StoreError):
         self.model_id = model_id
 
 
+def check_run_fields(record: dict[str, Any]) -> None:
+    """Raises StoreError if record has a field a run record does not."""
+    unknown = set(record) - set(RUN_FIELDS)
+    if unknown:
+        raise StoreError(
+            'unknown job run fields: %s' % ', '.join(sorted(unknown)))
+
+
 class JobErrorRecord(NamedTuple):
     """One model or key that a run could not process.
 
