@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from models import storage
+from pipelines import options as pipeline_options
 
 STATUS_CODE_NEW = 'new'
 STATUS_CODE_QUEUED = 'queued'
@@ -35,8 +36,6 @@ VALID_TRANSITIONS: dict[str, frozenset[str]] = {
     STATUS_CODE_FAILED: frozenset(),
     STATUS_CODE_CANCELED: frozenset(),
 }
-# The runner name of local runs (pipelines.options.LOCAL_RUNNER).
-LOCAL_RUNNER = 'FnApiRunner'
 # A local run whose heartbeat is older than this is taken for dead: twelve
 # missed beats (the launcher beats every 5 s).
 STALE_AFTER_MSEC = 60_000.0
@@ -136,7 +135,8 @@ def abandonment_reason(run: JobRun, now: float | None = None) -> str | None:
     service instead.
     """
     if (run.state not in (STATUS_CODE_QUEUED, STATUS_CODE_STARTED) or
-            run.runner != LOCAL_RUNNER or run.owner_pid is None):
+            run.runner != pipeline_options.LOCAL_RUNNER or
+            run.owner_pid is None):
         return None
     owner = 'pid %d on %s' % (run.owner_pid, run.owner_host)
     if run.owner_host == socket.gethostname() and not _pid_alive(
@@ -188,10 +188,10 @@ def transition(job_id: str, to_state: str, **changes: Any) -> JobRun:
     state does not allow the move (including when another process moved it
     first).
     """
-    from_states = [s for s, targets in VALID_TRANSITIONS.items()
-                   if to_state in targets]
     if to_state not in VALID_TRANSITIONS:
         raise JobRunError('unknown job state %r' % to_state)
+    from_states = [s for s, targets in VALID_TRANSITIONS.items()
+                   if to_state in targets]
     changes['state'] = to_state
     store = storage.get_store()
     if not store.update_run(job_id, changes, from_states):
