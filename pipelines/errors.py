@@ -12,11 +12,12 @@ input elements are whole key ranges.
 from __future__ import annotations
 
 import traceback
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Sequence
 
 import apache_beam as beam
 
 from models import storage
+from pipelines import batched_write
 from pipelines import metrics
 
 # Traceback lines kept per error: enough to find the failing line of job
@@ -64,34 +65,18 @@ def reduce_error(job_name: str) -> Callable[[Any], storage.JobErrorRecord]:
     return convert
 
 
-class _WriteErrorsFn(beam.DoFn):
+class _WriteErrorsFn(batched_write.BatchedStoreWriteFn):
     def __init__(self, store_url: str, job_id: str,
                  max_errors: int | None) -> None:
-        self._store_url = store_url
+        super().__init__(store_url, ERROR_BATCH_SIZE)
         self._job_id = job_id
         self._max_errors = max_errors
         self._count = metrics.counter(metrics.ERRORS)
-        self._batch: list[storage.JobErrorRecord] = []
 
-    def start_bundle(self) -> None:
-        self._batch = []
-
-    def process(self, error: storage.JobErrorRecord) -> Iterator[None]:
-        self._batch.append(error)
-        if len(self._batch) >= ERROR_BATCH_SIZE:
-            self._flush()
-        return iter(())
-
-    def finish_bundle(self) -> None:
-        self._flush()
-
-    def _flush(self) -> None:
-        if not self._batch:
-            return
-        store = storage.get_store(self._store_url)
-        store.write_errors(self._job_id, self._batch)
-        self._count.inc(len(self._batch))
-        self._batch = []
+    def write(self, store: storage.ModelStore,
+              batch: Sequence[storage.JobErrorRecord]) -> None:
+        store.write_errors(self._job_id, batch)
+        self._count.inc(len(batch))
         if self._max_errors is not None:
             total = store.count_errors(self._job_id)
             if total > self._max_errors:

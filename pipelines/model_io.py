@@ -3,12 +3,13 @@ run's output lines."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import apache_beam as beam
 
 from models import base_models
 from models import storage
+from pipelines import batched_write
 from pipelines import errors
 from pipelines import metrics
 from pipelines import run_control
@@ -139,32 +140,18 @@ class ReadModels(beam.PTransform):
         return read.models, read[_ReadKeyRangeFn.ERRORS]
 
 
-class _WriteOutputFn(beam.DoFn):
+class _WriteOutputFn(batched_write.BatchedStoreWriteFn):
     """Writes (sort_key, index, line) rows in batches, one transaction each."""
 
     def __init__(self, store_url: str, job_id: str) -> None:
-        self._store_url = store_url
+        super().__init__(store_url, OUTPUT_BATCH_SIZE)
         self._job_id = job_id
         self._written = metrics.counter(metrics.OUTPUT_LINES)
-        self._batch: list[tuple[str, int, str]] = []
 
-    def start_bundle(self) -> None:
-        self._batch = []
-
-    def process(self, row: tuple[str, int, str]) -> None:
-        self._batch.append(row)
-        if len(self._batch) >= OUTPUT_BATCH_SIZE:
-            self._flush()
-
-    def finish_bundle(self) -> None:
-        self._flush()
-
-    def _flush(self) -> None:
-        if self._batch:
-            storage.get_store(self._store_url).write_output(
-                self._job_id, self._batch)
-            self._written.inc(len(self._batch))
-            self._batch = []
+    def write(self, store: storage.ModelStore,
+              batch: Sequence[tuple[str, int, str]]) -> None:
+        store.write_output(self._job_id, batch)
+        self._written.inc(len(batch))
 
 
 class WriteJobOutput(beam.PTransform):
