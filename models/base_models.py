@@ -153,6 +153,9 @@ class BaseModel:
         """
         if isinstance(payload, (str, bytes)):
             payload = _decode_json(cls.kind(), model_id, payload)
+        elif isinstance(payload, dict):
+            # The model keeps it as its values: a copy, not the caller's.
+            payload = dict(payload)
         if not isinstance(payload, dict):
             raise ModelDataError(
                 cls.kind(), model_id, 'stored data is a %s, not an object'
@@ -164,20 +167,19 @@ class BaseModel:
         model = cls.__new__(cls)
         model.id = model_id
         model._version = payload.get('last_updated')
-        values = {}
+        # The decoded payload becomes the model's values, converted in
+        # place: building a second dict cost every model read.
         try:
             for name, prop, pass_through in cls._decode_plan:
                 value = payload.get(name, _MISSING)
                 if value is _MISSING:
-                    values[name] = prop.default_value()
-                elif pass_through is not None and (
+                    payload[name] = prop.default_value()
+                elif pass_through is None or not (
                         value is None or type(value) in pass_through):
-                    values[name] = value
-                else:
-                    values[name] = prop.from_json(value)
+                    payload[name] = prop.from_json(value)
         except props.PropertyValueError as e:
             raise ModelDataError(cls.kind(), model_id, str(e)) from e
-        model._values = values
+        model._values = payload
         model._check_required()
         return model
 

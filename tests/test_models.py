@@ -3,7 +3,6 @@ real SQLite store."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import sqlite3
@@ -252,5 +251,21 @@ def test_exploration_domain_objects_are_frozen_and_equal_to_constructed():
             id='TextInput', customization_args={}, answer_groups=[],
             default_outcome=None, hints=[{'h': 1}], solution=None),
         param_changes=[])
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         state.interaction.id = 'Continue'
+
+
+def test_exploration_fetcher_gives_metadata_and_equals_constructed():
+    model = _exploration('e1', states={'Intro': {'interaction': {}}})
+    exploration = exp_fetchers.get_exploration_from_model(model)
+    assert exploration == exp_domain.Exploration(
+        id='e1', title=model.title, category=model.category,
+        language_code=model.language_code,
+        init_state_name=model.init_state_name,
+        states={'Intro': exp_domain.State(
+            content={}, interaction=exp_domain.Interaction(),
+            param_changes=[])},
+        states_schema_version=model.states_schema_version)
+    assert 'Interaction(id=None' in repr(exploration)
+    with pytest.raises(AttributeError):
+        exploration.title = 'changed'
