@@ -76,6 +76,7 @@ class _MapFn(_JobCodeFn):
         super().__init__(job_class, params, store_url)
         self._keep_key = keep_key
         self._emitted = metrics.counter(metrics.VALUES_EMITTED)
+        self._emitted_in_bundle = 0
         self._key_coder: coders.Coder | None = None
         self._value_coder: coders.Coder | None = None
 
@@ -89,53 +90,77 @@ class _MapFn(_JobCodeFn):
 
     DEAD_LETTER = 'bad'
 
-    def process(self, model: base_models.BaseModel) -> list[Any]:
-        try:
-            return self._map_checked(model)
-        except Exception as e:  # Job code's error, or a value that can't go.
-            # The dead letter of Beam's with_exception_handling(), made here:
-            # Beam's wrapper cost about 4 us per model (its __getattribute__
-            # runs on every attribute access), 7% of this job's time.
-            return [beam.pvalue.TaggedOutput(self.DEAD_LETTER, (
-                model, (type(e), repr(e), traceback.format_exception(e))))]
+    def start_bundle(self) -> None:
+        # Summed here and added to the counter once per bundle: a counter
+        # update per model cost more than the job's own map in small jobs.
+        self._emitted_in_bundle = 0
 
-    def _map_checked(self, model: base_models.BaseModel) -> list[tuple]:
-        items = self._map_with_retries(model)
-        for item in items:
-            if type(item) is not tuple or len(item) != 2:
-                raise MapError(
-                    '%s.map(%s %r) yielded %s; map must yield (key, value) '
-                    'pairs' % (self._job_class.__name__, model.kind(),
-                               model.id, _short_repr(item)))
-            key, value = item
-            if type(key) not in _SIMPLE_TYPES:
-                self._check_encodes(model, 'key', key, self._key_coder)
-            if type(value) not in _SIMPLE_TYPES:
-                self._check_encodes(model, 'value', value, self._value_coder)
-        if items:
-            # Once per model, not per pair: this runs for every model.
-            self._emitted.inc(len(items))
+    def finish_bundle(self) -> None:
+        if self._emitted_in_bundle:
+            self._emitted.inc(self._emitted_in_bundle)
+            self._emitted_in_bundle = 0
+
+    def process(self, model: base_models.BaseModel) -> list[Any]:
+        # This runs for every model: the common case is inlined, with one
+        # try for the job's map and the checks of what it yielded.
+        token = mapper_context.activate(*self._active)
+        try:
+            results = self._job_class.map(model)
+            items = [] if results is None else list(results)
+        except storage.ConflictError:
+            items = None  # Re-run below, outside this activation.
+        except Exception as e:  # Whatever the job's map raises.
+            return self._dead_letter(model, e)
+        finally:
+            mapper_context.deactivate(token)
+        try:
+            if items is None:
+                items = self._map_with_retries(model)
+            simple = _SIMPLE_TYPES
+            for item in items:
+                if type(item) is not tuple or len(item) != 2:
+                    raise MapError(
+                        '%s.map(%s %r) yielded %s; map must yield (key, '
+                        'value) pairs' % (self._job_class.__name__,
+                                          model.kind(), model.id,
+                                          _short_repr(item)))
+                if type(item[0]) not in simple:
+                    self._check_encodes(model, 'key', item[0],
+                                        self._key_coder)
+                if type(item[1]) not in simple:
+                    self._check_encodes(model, 'value', item[1],
+                                        self._value_coder)
+        except Exception as e:  # A conflict retried in vain, a bad value.
+            return self._dead_letter(model, e)
+        self._emitted_in_bundle += len(items)
         if self._keep_key:
             return [(item[0], item) for item in items]
         return items
 
+    def _dead_letter(self, model: base_models.BaseModel,
+                     e: Exception) -> list[Any]:
+        # The dead letter of Beam's with_exception_handling(), made here:
+        # Beam's wrapper cost about 4 us per model (its __getattribute__
+        # runs on every attribute access), 7% of this job's time.
+        return [beam.pvalue.TaggedOutput(self.DEAD_LETTER, (
+            model, (type(e), repr(e), traceback.format_exception(e))))]
+
     def _map_with_retries(self, model: base_models.BaseModel) -> list[Any]:
-        """What map yields for model, re-running it on a fresh copy when a
-        write in it conflicts with another writer (as NDB retried
-        transactions). Only the last attempt's values are kept."""
-        for attempt in range(MAX_CONFLICT_RETRIES + 1):
-            # _call inlined: this runs for every model.
+        """What map yields for a fresh copy of model, after a write in map
+        conflicted with another writer: re-run as NDB retried transactions.
+        Only the last attempt's values are kept."""
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            fresh = type(model).get_by_id(model.id)
+            if fresh is None:
+                return []  # Deleted meanwhile: nothing left to map.
+            model = fresh
             token = mapper_context.activate(*self._active)
             try:
                 results = self._job_class.map(model)
                 return [] if results is None else list(results)
             except storage.ConflictError:
-                if attempt == MAX_CONFLICT_RETRIES:
+                if attempt == MAX_CONFLICT_RETRIES - 1:
                     raise
-                fresh = type(model).get_by_id(model.id)
-                if fresh is None:
-                    return []  # Deleted meanwhile: nothing left to map.
-                model = fresh
             finally:
                 mapper_context.deactivate(token)
         raise AssertionError('unreachable')
