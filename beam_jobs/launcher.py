@@ -9,7 +9,7 @@ import os
 import socket
 import threading
 import traceback
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import apache_beam as beam
 
@@ -25,6 +25,8 @@ from pipelines import options as pipeline_options
 _LOGGER = logging.getLogger(__name__)
 
 MAX_SHARD_COUNT = 1024
+# The key, in a local run's details, of how many worker processes ran it.
+LOCAL_WORKERS = 'local_workers'
 # A running local job refreshes its run's heartbeat this often; a run whose
 # heartbeat is older than job_runs.STALE_AFTER_MSEC is taken for dead.
 HEARTBEAT_SECONDS = 5.0
@@ -129,6 +131,11 @@ def enqueue(job_class: type, job_id: str,
         raise JobLaunchError(
             '%s: the runner %s is not supported; use the local runner or '
             'DataflowRunner' % (job_class.__name__, runner))
+    args = list(run.pipeline_args or [])
+    workers = _default_local_workers(job_class, args, shard_count)
+    if workers > 1:
+        options = pipeline_options.parse(
+            pipeline_options.with_local_workers(args, workers))
     job_runs.transition(
         job_id, job_runs.STATUS_CODE_QUEUED, params=params,
         shard_count=shard_count, runner=runner, max_errors=max_errors,
@@ -138,6 +145,22 @@ def enqueue(job_class: type, job_id: str,
         job_class=job_class, job_id=job_id,
         store_url=storage.default_store_url(), shard_count=shard_count,
         params=params, max_errors=max_errors), options)
+
+
+def _default_local_workers(job_class: type, args: Sequence[str],
+                           shard_count: int) -> int:
+    """The worker processes a local run uses when its options do not say:
+    see pipelines.options.default_local_workers. 1 also for a job defined
+    in __main__, which worker processes cannot import."""
+    if (pipeline_options.sets_local_parallelism(args) or
+            job_class.__module__ == '__main__'):
+        return 1
+    store = storage.get_store()
+    limit = pipeline_options.PARALLEL_MIN_MODELS
+    models = sum(store.count(model_class.kind(), limit=limit)
+                 for model_class in job_contract.model_classes_of(job_class))
+    return pipeline_options.default_local_workers(
+        models, shard_count, pipeline_options.usable_cores())
 
 
 def cancel(job_id: str, user_id: str | None) -> job_runs.JobRun:
@@ -161,9 +184,10 @@ def _run_locally(spec: compiler.JobSpec,
                  options: beam.options.pipeline_options.PipelineOptions
                  ) -> None:
     now = job_runs.now_msec()
+    workers = pipeline_options.local_workers(options)
     job_runs.transition(
         spec.job_id, job_runs.STATUS_CODE_STARTED, time_started_msec=now,
-        heartbeat_msec=now)
+        heartbeat_msec=now, details={LOCAL_WORKERS: workers})
     store = storage.get_store(spec.store_url)
     try:
         with _Heartbeat(spec.job_id, spec.store_url):
@@ -192,7 +216,8 @@ def _run_locally(spec: compiler.JobSpec,
             models_read=counts[metrics.MODELS_READ],
             values_emitted=counts[metrics.VALUES_EMITTED],
             output_lines=stored, error_count=error_count,
-            details={metrics.KEY_RANGES: counts[metrics.KEY_RANGES],
+            details={LOCAL_WORKERS: workers,
+                     metrics.KEY_RANGES: counts[metrics.KEY_RANGES],
                      metrics.KEYS_REDUCED: counts[metrics.KEYS_REDUCED]})
 
 

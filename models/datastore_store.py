@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -436,8 +437,8 @@ class DatastoreStore(storage.ModelStore):
         query.order = ['__key__']
         return query
 
-    def count(self, kind: str) -> int:
-        return sum(1 for _ in self._keys(kind))
+    def count(self, kind: str, limit: int | None = None) -> int:
+        return sum(1 for _ in itertools.islice(self._keys(kind), limit))
 
     def scan(
             self, kind: str, start: str | None = None,

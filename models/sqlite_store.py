@@ -187,7 +187,11 @@ class SqliteStore(storage.ModelStore):
                 'DELETE FROM models WHERE kind = ? AND id = ?',
                 [(kind, i) for i in ids])
 
-    def count(self, kind: str) -> int:
+    def count(self, kind: str, limit: int | None = None) -> int:
+        if limit is not None:
+            return self._conn().execute(
+                'SELECT COUNT(*) FROM (SELECT 1 FROM models WHERE kind = ? '
+                'LIMIT ?)', (kind, limit)).fetchone()[0]
         return self._conn().execute(
             'SELECT COUNT(*) FROM models WHERE kind = ?', (kind,)
         ).fetchone()[0]

@@ -102,8 +102,9 @@ class ModelStore(abc.ABC):
         """Removes the given ids (absent ones are ignored), atomically."""
 
     @abc.abstractmethod
-    def count(self, kind: str) -> int:
-        """How many entities of the kind are stored."""
+    def count(self, kind: str, limit: int | None = None) -> int:
+        """How many entities of the kind are stored; with limit, counting
+        stops there (a cheap "at least limit" test on a large kind)."""
 
     @abc.abstractmethod
     def scan(

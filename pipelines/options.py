@@ -8,6 +8,7 @@ fails offline and would silently change runners between machines.
 from __future__ import annotations
 
 import difflib
+import os
 from typing import Sequence
 
 from apache_beam.options import pipeline_options as beam_options
@@ -75,6 +76,59 @@ def runner_name(options: beam_options.PipelineOptions) -> str:
 def is_local(options: beam_options.PipelineOptions) -> bool:
     """Whether the run executes in this process (and its local workers)."""
     return runner_name(options) == LOCAL_RUNNER
+
+
+# Local runs read at least this many models in worker processes, one per
+# core (up to the run's shard count), unless the run's options say how to
+# run. Starting the workers costs about 2 s on these machines (each imports
+# Beam); a second core saves more than that from about this many models on
+# (the README's figures).
+PARALLEL_MIN_MODELS = 100_000
+
+_PARALLELISM_FLAGS = ('--direct_running_mode', '--direct_num_workers')
+
+
+def sets_local_parallelism(args: Sequence[str]) -> bool:
+    """Whether args choose the local running mode or number of workers
+    themselves."""
+    return any(arg.split('=', 1)[0] in _PARALLELISM_FLAGS for arg in args)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (not the host's count, in a
+    container limited to fewer)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # Not on Linux.
+        return os.cpu_count() or 1
+
+
+def default_local_workers(models_to_read: int, shard_count: int,
+                          cores: int) -> int:
+    """How many worker processes a local run that does not say should use:
+    1 (the in-process runner) below PARALLEL_MIN_MODELS, else one per core
+    but no more than the shards, which are what the workers share."""
+    if models_to_read < PARALLEL_MIN_MODELS:
+        return 1
+    return max(1, min(cores, shard_count))
+
+
+def with_local_workers(args: Sequence[str], workers: int) -> list[str]:
+    """args, plus the options that run the pipeline in workers processes
+    (multi_processing) when workers > 1."""
+    if workers <= 1:
+        return list(args)
+    return [*args, '--direct_running_mode=multi_processing',
+            '--direct_num_workers=%d' % workers]
+
+
+def local_workers(options: beam_options.PipelineOptions) -> int:
+    """The worker processes a local run with these options uses; 1 for the
+    in-process runner."""
+    direct = options.view_as(beam_options.DirectOptions)
+    if direct.direct_running_mode != 'multi_processing':
+        return 1
+    return direct.direct_num_workers or usable_cores()
 
 
 def local_runner() -> fn_runner.FnApiRunner:
