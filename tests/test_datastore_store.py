@@ -75,6 +75,7 @@ def test_get_put_delete_count_and_scan(datastore_url):
     base_models.BaseModel.put_multi(models)
     store = storage.get_store()
     assert store.count('EveryTypeModel') == 30
+    assert store.count('EveryTypeModel', limit=7) == 7
     assert [i for i, _ in store.scan('EveryTypeModel', 'id-10', 'id-13')] == [
         'id-10', 'id-11', 'id-12']
     assert [i for i, _ in store.scan('EveryTypeModel', 'id-28')] == [

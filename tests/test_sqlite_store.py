@@ -112,6 +112,8 @@ def test_several_processes_write_at_once_without_losing_a_write(store_path):
         assert worker.exitcode == 0
     store = sqlite_store.SqliteStore(store_path)
     assert store.count('K') == 600
+    assert (store.count('K', limit=100), store.count('K', limit=601)) == (
+        100, 600)
     assert store.count_output('job') == 600
 
 
