@@ -151,9 +151,12 @@ def _default_local_workers(job_class: type, args: Sequence[str],
                            shard_count: int) -> int:
     """The worker processes a local run uses when its options do not say:
     see pipelines.options.default_local_workers. 1 also for a job defined
-    in __main__, which worker processes cannot import."""
+    in __main__, which worker processes cannot import, and for a local run
+    over Cloud Datastore (the emulator, in development), where counting up
+    to the threshold means fetching that many keys."""
     if (pipeline_options.sets_local_parallelism(args) or
-            job_class.__module__ == '__main__'):
+            job_class.__module__ == '__main__' or
+            storage.default_store_url().startswith('datastore://')):
         return 1
     store = storage.get_store()
     limit = pipeline_options.PARALLEL_MIN_MODELS

@@ -185,6 +185,11 @@ class BaseModel:
 
     def _check_required(self) -> None:
         values = self._values
+        for name in self._required_names:
+            if values[name] is None:
+                break
+        else:
+            return  # The common case, without building a list per model.
         missing = [name for name in self._required_names
                    if values[name] is None]
         if missing:
