@@ -54,6 +54,8 @@ SAMPLE_SECONDS = 0.02
 # the compiled job the others are compared with.
 VARIANTS: dict[str, tuple[str, str]] = {
     'audit-compiled': ('audit', 'InteractionAuditOneOffJob, compiled'),
+    'audit-compiled-in-process': (
+        'audit', 'the compiled job, in one process (--direct_num_workers=1)'),
     'audit-beam': ('audit', 'the same, hand-written Beam'),
     'audit-beam-jobcode': (
         'audit', "the same, hand-written Beam calling the job's map/reduce"),
@@ -61,7 +63,12 @@ VARIANTS: dict[str, tuple[str, str]] = {
     'audit-mrjob': ('audit', 'the same, mrjob inline'),
     'count-compiled': (
         'count', 'InteractionCountOneOffJob, compiled, combiner'),
+    'count-compiled-in-process': (
+        'count', 'the compiled job, in one process (--direct_num_workers=1)'),
     'count-beam': ('count', 'the same, hand-written Beam, CombinePerKey'),
+    'count-beam-2-workers': (
+        'count', 'the same, hand-written Beam, CombinePerKey, '
+        'multi_processing, 2 workers'),
     'count-beam-jobcode': (
         'count', "the same, hand-written Beam calling the job's map, "
         'CombinePerKey'),
@@ -80,6 +87,8 @@ VARIANTS: dict[str, tuple[str, str]] = {
 # Shards of the compiled jobs, used by their hand-written twins too:
 # InteractionAuditOneOffJob's enqueue asks for 64, the others keep 8.
 SHARDS = {'audit': 64, 'count': 8, 'nocomb': 8, 'cpu': 8}
+MULTI_PROCESSING_2 = ['--direct_running_mode=multi_processing',
+                      '--direct_num_workers=2']
 
 
 # The child: runs one variant and prints its result as JSON.
@@ -93,12 +102,14 @@ def run_variant(variant: str, store: str, jsonl: str) -> dict[str, Any]:
     start = time.perf_counter()
     if '-compiled' in variant or family == 'cpu':
         lines = _run_compiled(variant, family)
-    elif variant.endswith('-beam'):
+    elif variant.endswith('-beam') or variant.endswith('-beam-2-workers'):
         from benchmarks import baselines
         job_id = 'bench-%s-%d' % (variant, os.getpid())
         baselines.hand_written(
             store, job_name, job_id, SHARDS[family],
-            combine=family == 'count', pipeline_args=[])
+            combine=family == 'count', pipeline_args=(
+                MULTI_PROCESSING_2 if variant.endswith('-2-workers')
+                else []))
         lines = list(storage.get_store().read_output(job_id))
     elif variant.endswith('-beam-jobcode'):
         from beam_jobs import exp_jobs_one_off
@@ -126,7 +137,11 @@ def run_variant(variant: str, store: str, jsonl: str) -> dict[str, Any]:
 def _run_compiled(variant: str, family: str) -> list[str]:
     from beam_jobs import exp_jobs_one_off
     from benchmarks import bench_jobs
+    # No options: the job runs as a user's would, in worker processes from
+    # PARALLEL_MIN_MODELS models on (see pipelines.options).
     args: list[str] = []
+    if variant.endswith('-in-process'):
+        args = ['--direct_num_workers=1']
     if family == 'audit':
         job = exp_jobs_one_off.InteractionAuditOneOffJob
     elif family == 'cpu':
@@ -138,8 +153,7 @@ def _run_compiled(variant: str, family: str) -> list[str]:
         if family == 'nocomb':
             args = ['--disable_combiner']
         if variant.endswith('-2-workers'):
-            args = ['--direct_running_mode=multi_processing',
-                    '--direct_num_workers=2']
+            args = MULTI_PROCESSING_2
     job_id = job.create_new(pipeline_args=args)
     if family == 'audit':
         job.enqueue(job_id)  # Its own enqueue: shard_count=64.
