@@ -91,8 +91,8 @@ class _MapFn(_JobCodeFn):
     DEAD_LETTER = 'bad'
 
     def start_bundle(self) -> None:
-        # Summed here and added to the counter once per bundle: a counter
-        # update per model cost more than the job's own map in small jobs.
+        # Summed here and added to the counter once per bundle, rather than
+        # a call into Beam's metrics for every model.
         self._emitted_in_bundle = 0
 
     def finish_bundle(self) -> None:
