@@ -11,9 +11,9 @@ group and reduce in one process: the practical limit.
 
 A second kind of hand-written pipeline runs the job class's own map and
 reduce on models (from_stored), with the same Beam plumbing: the
-difference between it and the compiled job is the framework's own cost,
-the rest of the gap to the first kind is the cost of models and of the
-job's domain objects.
+difference between it and the compiled job run in one process is the
+framework's own cost, the rest of the gap to the first kind is the cost of
+models and of the job's domain objects.
 """
 
 from __future__ import annotations

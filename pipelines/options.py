@@ -78,11 +78,13 @@ def is_local(options: beam_options.PipelineOptions) -> bool:
     return runner_name(options) == LOCAL_RUNNER
 
 
-# Local runs read at least this many models in worker processes, one per
+# Local runs of at least this many models use worker processes, one per
 # core (up to the run's shard count), unless the run's options say how to
 # run. Starting the workers costs about 2 s on these machines (each imports
-# Beam); a second core saves more than that from about this many models on
-# (the README's figures).
+# Beam), which a second core wins back from about 200,000 models on; at
+# this threshold the cost is about a second either way, and above it a run's
+# memory (the runner plus its workers) no longer changes with its size.
+# Figures: the README's *Running in parallel locally*.
 PARALLEL_MIN_MODELS = 100_000
 
 _PARALLELISM_FLAGS = ('--direct_running_mode', '--direct_num_workers')
