@@ -3,9 +3,9 @@ instead of the raw ``states`` dicts of :class:`ExplorationModel`.
 
 They are views over the model's dicts, not copies: a job builds them for
 every state of every exploration it reads, so building one must cost no
-more than wrapping a dict (copying each field cost a job about a third of
-its time per model). Fields are read-only properties; a field's value is
-read from the dict when it is asked for.
+more than wrapping a dict (copying each field took a fifth of the count
+job's time in profiles). Fields are read-only properties; a field's value
+is read from the dict when it is asked for.
 """
 
 from __future__ import annotations
@@ -147,6 +147,16 @@ class Exploration(_View):
             language_code=language_code, init_state_name=init_state_name,
             states_schema_version=states_schema_version)
         self._states = {} if states is None else states
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> 'Exploration':
+        """The exploration of a dict with the fields' names, whose
+        'states' maps state names to state dicts."""
+        fields = {name: data.get(name) for name in cls._fields
+                  if name != 'states'}
+        return cls.of(_Fields(**fields), {
+            name: State.from_dict(state)
+            for name, state in (data.get('states') or {}).items()})
 
     @classmethod
     def of(cls, source: Any, states: dict[str, State]) -> 'Exploration':

@@ -269,3 +269,12 @@ def test_exploration_fetcher_gives_metadata_and_equals_constructed():
     assert 'Interaction(id=None' in repr(exploration)
     with pytest.raises(AttributeError):
         exploration.title = 'changed'
+
+
+def test_exploration_from_dict_views_its_states():
+    exploration = exp_domain.Exploration.from_dict({
+        'id': 'e1', 'title': 'T', 'init_state_name': 'A',
+        'states': {'A': {'interaction': {'id': 'Continue'}}}})
+    assert (exploration.id, exploration.title, exploration.init_state_name,
+            exploration.states['A'].interaction.id) == (
+        'e1', 'T', 'A', 'Continue')
