@@ -10,6 +10,7 @@ is read from the dict when it is asked for.
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 _new = object.__new__
@@ -117,8 +118,8 @@ class State(_View):
         interaction = self._interaction
         if interaction is None:
             # Built on first use: many jobs never look at it.
-            interaction = _new(Interaction)
-            interaction._data = self._data.get('interaction') or {}
+            interaction = Interaction.from_dict(
+                self._data.get('interaction') or {})
             self._interaction = interaction
         return interaction
 
@@ -142,7 +143,7 @@ class Exploration(_View):
                  language_code: str = 'en', init_state_name: str = '',
                  states: dict[str, State] | None = None,
                  states_schema_version: int = 0) -> None:
-        self._data = _Fields(
+        self._data = types.SimpleNamespace(
             id=id, title=title, category=category,
             language_code=language_code, init_state_name=init_state_name,
             states_schema_version=states_schema_version)
@@ -154,7 +155,7 @@ class Exploration(_View):
         'states' maps state names to state dicts."""
         fields = {name: data.get(name) for name in cls._fields
                   if name != 'states'}
-        return cls.of(_Fields(**fields), {
+        return cls.of(types.SimpleNamespace(**fields), {
             name: State.from_dict(state)
             for name, state in (data.get('states') or {}).items()})
 
@@ -194,10 +195,3 @@ class Exploration(_View):
     @property
     def states_schema_version(self) -> int:
         return self._data.states_schema_version
-
-
-class _Fields:
-    """Metadata given to Exploration's constructor, as attributes."""
-
-    def __init__(self, **fields: Any) -> None:
-        self.__dict__.update(fields)

@@ -19,7 +19,7 @@ def get_exploration_from_model(
     """
     states = {}
     for name, state in (model.states or {}).items():
-        if type(state) is not dict and not isinstance(state, dict):
+        if not isinstance(state, dict):
             raise ValueError(
                 'ExplorationModel %r: state %r is a %s, not a dict'
                 % (model.id, name, type(state).__name__))
