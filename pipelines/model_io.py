@@ -105,7 +105,22 @@ class _ReadKeyRangeFn(beam.DoFn):
             self._read.inc(read)
 
 
-class ReadModels(beam.PTransform):
+class ModelRead(beam.PTransform):
+    """What a read of every model of one class from a store is built from;
+    each store's read transform expands it its own way into
+    (models, errors)."""
+
+    def __init__(self, model_class: type[base_models.BaseModel],
+                 store_url: str, num_splits: int,
+                 job_id: str | None = None) -> None:
+        super().__init__()
+        self._model_class = model_class
+        self._store_url = storage.normalize_store_url(store_url)
+        self._num_splits = num_splits
+        self._job_id = job_id
+
+
+class ReadModels(ModelRead):
     """Reads every model of one class from a store, in num_splits parts.
 
     Returns (models, errors): errors are JobErrorRecords for rows that are
@@ -116,15 +131,6 @@ class ReadModels(beam.PTransform):
     Only the split descriptors are reshuffled, so that the runner can spread
     the ranges over workers without moving every model through a shuffle.
     """
-
-    def __init__(self, model_class: type[base_models.BaseModel],
-                 store_url: str, num_splits: int,
-                 job_id: str | None = None) -> None:
-        super().__init__()
-        self._model_class = model_class
-        self._store_url = storage.normalize_store_url(store_url)
-        self._num_splits = num_splits
-        self._job_id = job_id
 
     def expand(self, pbegin: beam.pvalue.PBegin
                ) -> tuple[beam.PCollection, beam.PCollection]:
@@ -169,8 +175,7 @@ class WriteJobOutput(beam.PTransform):
 
 
 def read_models(model_class: type[base_models.BaseModel], store_url: str,
-                num_splits: int, job_id: str | None = None
-                ) -> beam.PTransform:
+                num_splits: int, job_id: str | None = None) -> ModelRead:
     """The read of every model of model_class from the store at store_url,
     giving (models, errors): Beam's Datastore connector for datastore://
     stores, else ReadModels."""
