@@ -154,15 +154,8 @@ class _ReadJobPairsFn(beam.DoFn):
             yield from map_fn(from_stored(model_id, payload))
 
 
-def _job_output_rows(group: tuple, job_class: type) -> Iterator[tuple]:
+def _output_rows(group: tuple, reduce_fn: Callable) -> Iterator[tuple]:
     key, values = group
-    for index, out in enumerate(job_class.reduce(key, list(values))):
-        yield repr(key), index, str(out)
-
-
-def _output_rows(group: tuple, job: str) -> Iterator[tuple]:
-    key, values = group
-    reduce_fn = JOBS[job][1]
     for index, out in enumerate(reduce_fn(key, list(values))):
         yield repr(key), index, str(out)
 
@@ -195,9 +188,9 @@ def hand_written(store_path: str, job: str, job_id: str, num_splits: int,
                       | 'AsList' >> beam.MapTuple(lambda k, n: (k, [n])))
         else:
             groups = pairs | 'Group' >> beam.GroupByKey()
-        reduce_step = (
-            beam.FlatMap(_output_rows, job=job) if job_class is None
-            else beam.FlatMap(_job_output_rows, job_class=job_class))
+        reduce_step = beam.FlatMap(
+            _output_rows, reduce_fn=(JOBS[job][1] if job_class is None
+                                     else job_class.reduce))
         _ = (groups
              | 'Reduce' >> reduce_step
              | 'Write' >> beam.ParDo(_WriteLinesFn(store_path, job_id)))

@@ -22,6 +22,18 @@ class NoteModel(base_models.BaseModel):
     author_id = props.StringProperty()
 
 
+# The steps CountByKindJob compiles to, in order.
+COUNT_BY_KIND_STEPS = [
+    'CountByKindJob/ReadUserSettingsModel',
+    'CountByKindJob/WriteUserSettingsModelReadErrors',
+    'CountByKindJob/ReadNoteModel',
+    'CountByKindJob/WriteNoteModelReadErrors',
+    'CountByKindJob/FlattenModels', 'CountByKindJob/Map',
+    'CountByKindJob/WriteMapErrors', 'CountByKindJob/GroupByKey',
+    'CountByKindJob/Reduce', 'CountByKindJob/WriteReduceErrors',
+    'CountByKindJob/WriteOutput']
+
+
 class CountByKindJob(jobs.BaseMapReduceOneOffJobManager):
     """Counts live models of two kinds."""
 

@@ -278,15 +278,7 @@ def test_dry_run_graph_of_a_job_over_two_kinds(datastore_url, monkeypatch):
     summary = run.details['dry_run']
     assert [(r['kind'], r['num_splits']) for r in summary['reads']] == [
         ('UserSettingsModel', 8), ('NoteModel', 8)]
-    assert summary['steps'] == [
-        'CountByKindJob/ReadUserSettingsModel',
-        'CountByKindJob/WriteUserSettingsModelReadErrors',
-        'CountByKindJob/ReadNoteModel',
-        'CountByKindJob/WriteNoteModelReadErrors',
-        'CountByKindJob/FlattenModels', 'CountByKindJob/Map',
-        'CountByKindJob/WriteMapErrors', 'CountByKindJob/GroupByKey',
-        'CountByKindJob/Reduce', 'CountByKindJob/WriteReduceErrors',
-        'CountByKindJob/WriteOutput']
+    assert summary['steps'] == sample_jobs.COUNT_BY_KIND_STEPS
     # Worker sizing passes through to the job untouched.
     assert summary['options']['num_workers'] == 3
     assert summary['options']['machine_type'] == 'n2-standard-4'

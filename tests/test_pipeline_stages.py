@@ -133,12 +133,4 @@ def test_compiled_job_step_labels_carry_the_job_name(store):
         store_url=store.url, shard_count=2))
     labels = [t.full_label for t in
               pipeline.transforms_stack[0].parts[0].parts]
-    assert labels == [
-        'CountByKindJob/ReadUserSettingsModel',
-        'CountByKindJob/WriteUserSettingsModelReadErrors',
-        'CountByKindJob/ReadNoteModel',
-        'CountByKindJob/WriteNoteModelReadErrors',
-        'CountByKindJob/FlattenModels', 'CountByKindJob/Map',
-        'CountByKindJob/WriteMapErrors', 'CountByKindJob/GroupByKey',
-        'CountByKindJob/Reduce', 'CountByKindJob/WriteReduceErrors',
-        'CountByKindJob/WriteOutput']
+    assert labels == sample_jobs.COUNT_BY_KIND_STEPS
