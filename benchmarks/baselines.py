@@ -19,17 +19,16 @@ models and of the job's domain objects.
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import apache_beam as beam
 import orjson
 
-from models import exp_models
+from models import base_models
 from models import sqlite_store
 from models import storage
 from pipelines import options as pipeline_options
 
-KIND = 'ExplorationModel'
 OUTPUT_BATCH_SIZE = 500
 
 
@@ -56,29 +55,46 @@ def count_reduce(key: Any, values: Iterable[int]) -> Iterator[str]:
     yield '%s: %d' % (key, sum(values))
 
 
-JOBS: dict[str, tuple[Callable, Callable]] = {
-    'audit': (audit_map, audit_reduce),
-    'count': (count_map, count_reduce),
+def domain_map(model_id: str, data: dict) -> Iterator[tuple[str, int]]:
+    if data.get('deleted'):
+        return
+    _, _, domain = data['email'].rpartition('@')
+    yield domain.lower() or '(no domain)', 1
+
+
+class Job(NamedTuple):
+    """A job as the baselines run it: the kind it reads, its map on
+    (id, decoded row) and its reduce."""
+
+    kind: str
+    map: Callable[[str, dict], Iterator[tuple]]
+    reduce: Callable[[Any, list], Iterator[Any]]
+
+
+JOBS: dict[str, Job] = {
+    'audit': Job('ExplorationModel', audit_map, audit_reduce),
+    'count': Job('ExplorationModel', count_map, count_reduce),
+    'domains': Job('UserSettingsModel', domain_map, count_reduce),
 }
 
 
 # The plain Python loop.
 def plain_loop(store_path: str, job: str) -> list[str]:
     """The job's output lines, computed by one loop over the store's rows."""
-    map_fn, reduce_fn = JOBS[job]
+    kind, map_fn, reduce_fn = JOBS[job]
     store = sqlite_store.SqliteStore(store_path)
     loads = orjson.loads
-    if job == 'count':
+    if job != 'audit':
         # What a Python programmer would write for a count: a Counter, no
         # lists of ones.
         counts: collections.Counter = collections.Counter()
-        for model_id, payload in store.scan(KIND):
+        for model_id, payload in store.scan(kind):
             for key, value in map_fn(model_id, loads(payload)):
                 counts[key] += value
         groups: dict = {key: [count] for key, count in counts.items()}
     else:
         groups = collections.defaultdict(list)
-        for model_id, payload in store.scan(KIND):
+        for model_id, payload in store.scan(kind):
             for key, value in map_fn(model_id, loads(payload)):
                 groups[key].append(value)
     lines = []
@@ -98,14 +114,14 @@ class _ReadPairsFn(beam.DoFn):
 
     def setup(self) -> None:
         self._store = sqlite_store.SqliteStore(self._store_path)
-        self._map = JOBS[self._job][0]
+        self._kind, self._map = JOBS[self._job][:2]
 
     def process(self, key_range: tuple) -> Iterator[tuple]:
         start, end = key_range
         if start is not None and start == end:
             return
         map_fn, loads = self._map, orjson.loads
-        for model_id, payload in self._store.scan(KIND, start, end):
+        for model_id, payload in self._store.scan(self._kind, start, end):
             yield from map_fn(model_id, loads(payload))
 
 
@@ -137,9 +153,11 @@ class _ReadJobPairsFn(beam.DoFn):
     """A key range -> the pairs the job class's own map yields for its
     models: the job's code run by hand-written Beam, no framework stages."""
 
-    def __init__(self, store_path: str, job_class: type) -> None:
+    def __init__(self, store_path: str, job_class: type,
+                 model_class: type[base_models.BaseModel]) -> None:
         self._store_path = store_path
         self._job_class = job_class
+        self._model_class = model_class
 
     def setup(self) -> None:
         self._store = sqlite_store.SqliteStore(self._store_path)
@@ -148,9 +166,10 @@ class _ReadJobPairsFn(beam.DoFn):
         start, end = key_range
         if start is not None and start == end:
             return
-        from_stored = exp_models.ExplorationModel.from_stored
+        from_stored = self._model_class.from_stored
         map_fn = self._job_class.map
-        for model_id, payload in self._store.scan(KIND, start, end):
+        kind = self._model_class.kind()
+        for model_id, payload in self._store.scan(kind, start, end):
             yield from map_fn(from_stored(model_id, payload))
 
 
@@ -171,7 +190,7 @@ def hand_written(store_path: str, job: str, job_id: str, num_splits: int,
     combine), instead of computing from the decoded dicts.
     """
     store = storage.get_store(store_path)
-    points = store.split_points(KIND, num_splits)
+    points = store.split_points(JOBS[job].kind, num_splits)
     bounds = [None, *points, None]
     ranges = list(zip(bounds, bounds[1:]))
     options = pipeline_options.parse(pipeline_args)
@@ -182,14 +201,16 @@ def hand_written(store_path: str, job: str, job_id: str, num_splits: int,
                  | 'Reshuffle' >> beam.Reshuffle()
                  | 'ReadPairs' >> beam.ParDo(
                      _ReadPairsFn(store_path, job) if job_class is None
-                     else _ReadJobPairsFn(store_path, job_class)))
+                     else _ReadJobPairsFn(
+                         store_path, job_class,
+                         job_class.entity_classes_to_map_over()[0])))
         if combine:
             groups = (pairs | 'Sum' >> beam.CombinePerKey(sum)
                       | 'AsList' >> beam.MapTuple(lambda k, n: (k, [n])))
         else:
             groups = pairs | 'Group' >> beam.GroupByKey()
         reduce_step = beam.FlatMap(
-            _output_rows, reduce_fn=(JOBS[job][1] if job_class is None
+            _output_rows, reduce_fn=(JOBS[job].reduce if job_class is None
                                      else job_class.reduce))
         _ = (groups
              | 'Reduce' >> reduce_step

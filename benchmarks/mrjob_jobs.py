@@ -46,7 +46,26 @@ class MRInteractionCount(MRJob):
         yield None, '%s: %d' % (key, sum(values))
 
 
-JOBS = {'audit': MRInteractionAudit, 'count': MRInteractionCount}
+class MREmailDomainCount(MRJob):
+    INPUT_PROTOCOL = RawValueProtocol
+    OUTPUT_PROTOCOL = RawValueProtocol
+
+    def mapper(self, _, line):
+        data = orjson.loads(line)
+        if data.get('deleted'):
+            return
+        _, _, domain = data['email'].rpartition('@')
+        yield domain.lower() or '(no domain)', 1
+
+    def combiner(self, key, values):
+        yield key, sum(values)
+
+    def reducer(self, key, values):
+        yield None, '%s: %d' % (key, sum(values))
+
+
+JOBS = {'audit': MRInteractionAudit, 'count': MRInteractionCount,
+        'domains': MREmailDomainCount}
 
 
 def run_inline(job: str, jsonl_path: str) -> list[str]:

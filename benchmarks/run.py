@@ -39,7 +39,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import psutil
 
@@ -79,86 +79,118 @@ VARIANTS: dict[str, tuple[str, str]] = {
     'nocomb-compiled': (
         'nocomb', 'InteractionCountOneOffJob, --disable_combiner'),
     'nocomb-beam': ('nocomb', 'the same, hand-written Beam, GroupByKey'),
+    'domains-compiled': (
+        'domains', 'EmailDomainCountOneOffJob (small rows), compiled, '
+        'combiner'),
+    'domains-compiled-in-process': (
+        'domains', 'the compiled job, in one process '
+        '(--direct_num_workers=1)'),
+    'domains-beam': ('domains', 'the same, hand-written Beam, CombinePerKey'),
+    'domains-beam-jobcode': (
+        'domains', "the same, hand-written Beam calling the job's map, "
+        'CombinePerKey'),
+    'domains-loop': ('domains', 'the same, plain Python loop'),
+    'domains-mrjob': ('domains', 'the same, mrjob inline, combiner'),
     'cpu-1-worker': (
         'cpu', 'CpuHeavyCountOneOffJob, multi_processing, 1 worker'),
     'cpu-2-workers': (
         'cpu', 'CpuHeavyCountOneOffJob, multi_processing, 2 workers'),
 }
-# Shards of the compiled jobs, used by their hand-written twins too:
-# InteractionAuditOneOffJob's enqueue asks for 64, the others keep 8.
-SHARDS = {'audit': 64, 'count': 8, 'nocomb': 8, 'cpu': 8}
+
+
+class Family(NamedTuple):
+    """What the variants of one family run: the baselines' job, the
+    compiled job's class name, the dataset, the shard count (the compiled
+    job's, used by its hand-written twins too) and whether the
+    hand-written pipeline combines."""
+
+    job: str
+    job_class: str
+    dataset: str
+    shards: int
+    combine: bool
+
+
+FAMILIES: dict[str, Family] = {
+    # InteractionAuditOneOffJob's enqueue asks for 64 shards.
+    'audit': Family('audit', 'InteractionAuditOneOffJob', 'explorations',
+                    64, False),
+    'count': Family('count', 'InteractionCountOneOffJob', 'explorations',
+                    8, True),
+    'nocomb': Family('count', 'InteractionCountOneOffJob', 'explorations',
+                     8, False),
+    'domains': Family('domains', 'EmailDomainCountOneOffJob', 'users', 8,
+                      True),
+    'cpu': Family('count', 'CpuHeavyCountOneOffJob', 'explorations', 8,
+                  True),
+}
+# The count-style jobs with a combiner, which the mrjob, loop and memory
+# targets are about.
+COMBINER_FAMILIES = ('count', 'domains')
 MULTI_PROCESSING_2 = ['--direct_running_mode=multi_processing',
                       '--direct_num_workers=2']
+
+
+def _job_class(name: str) -> type:
+    from beam_jobs import jobs_registry
+    from benchmarks import bench_jobs
+    if name == bench_jobs.CpuHeavyCountOneOffJob.__name__:
+        return bench_jobs.CpuHeavyCountOneOffJob
+    return jobs_registry.get_job_class_by_name(name)
 
 
 # The child: runs one variant and prints its result as JSON.
 def run_variant(variant: str, store: str, jsonl: str) -> dict[str, Any]:
     """Runs one variant over the store (or its JSON lines, for mrjob) and
     returns its wall time and output lines."""
+    # Imported before the clock starts: imports are not the run's time.
+    from benchmarks import baselines
+    from benchmarks import mrjob_jobs
     from models import storage
     storage.set_default_store(store)
-    family = VARIANTS[variant][0]
-    job_name = 'audit' if family == 'audit' else 'count'
+    family = FAMILIES[VARIANTS[variant][0]]
+    job_class = _job_class(family.job_class)
     start = time.perf_counter()
-    if '-compiled' in variant or family == 'cpu':
-        lines = _run_compiled(variant, family)
-    elif variant.endswith('-beam') or variant.endswith('-beam-2-workers'):
-        from benchmarks import baselines
+    if '-compiled' in variant or variant.startswith('cpu-'):
+        lines = _run_compiled(variant, family, job_class)
+    elif (variant.endswith('-beam') or variant.endswith('-beam-2-workers')
+          or variant.endswith('-beam-jobcode')):
         job_id = 'bench-%s-%d' % (variant, os.getpid())
         baselines.hand_written(
-            store, job_name, job_id, SHARDS[family],
-            combine=family == 'count', pipeline_args=(
+            store, family.job, job_id, family.shards,
+            combine=family.combine, pipeline_args=(
                 MULTI_PROCESSING_2 if variant.endswith('-2-workers')
-                else []))
-        lines = list(storage.get_store().read_output(job_id))
-    elif variant.endswith('-beam-jobcode'):
-        from beam_jobs import exp_jobs_one_off
-        from benchmarks import baselines
-        job_id = 'bench-%s-%d' % (variant, os.getpid())
-        baselines.hand_written(
-            store, job_name, job_id, SHARDS[family],
-            combine=family == 'count', pipeline_args=[],
-            job_class=(exp_jobs_one_off.InteractionAuditOneOffJob
-                       if family == 'audit'
-                       else exp_jobs_one_off.InteractionCountOneOffJob))
+                else []),
+            job_class=job_class if variant.endswith('-jobcode') else None)
         lines = list(storage.get_store().read_output(job_id))
     elif variant.endswith('-loop'):
-        from benchmarks import baselines
-        lines = baselines.plain_loop(store, job_name)
+        lines = baselines.plain_loop(store, family.job)
     elif variant.endswith('-mrjob'):
-        from benchmarks import mrjob_jobs
-        lines = mrjob_jobs.run_inline(job_name, jsonl)
+        lines = mrjob_jobs.run_inline(family.job, jsonl)
     else:
         raise ValueError(variant)
     seconds = time.perf_counter() - start
     return {'seconds': seconds, 'lines': lines}
 
 
-def _run_compiled(variant: str, family: str) -> list[str]:
-    from beam_jobs import exp_jobs_one_off
-    from benchmarks import bench_jobs
+def _run_compiled(variant: str, family: Family, job: type) -> list[str]:
     # No options: the job runs as a user's would, in worker processes from
     # PARALLEL_MIN_MODELS models on (see pipelines.options).
     args: list[str] = []
     if variant.endswith('-in-process'):
         args = ['--direct_num_workers=1']
-    if family == 'audit':
-        job = exp_jobs_one_off.InteractionAuditOneOffJob
-    elif family == 'cpu':
-        job = bench_jobs.CpuHeavyCountOneOffJob
+    elif variant.endswith('-2-workers'):
+        args = MULTI_PROCESSING_2
+    elif variant.startswith('cpu-'):
         args = ['--direct_running_mode=multi_processing',
                 '--direct_num_workers=%d' % int(variant.split('-')[1])]
-    else:
-        job = exp_jobs_one_off.InteractionCountOneOffJob
-        if family == 'nocomb':
-            args = ['--disable_combiner']
-        if variant.endswith('-2-workers'):
-            args = MULTI_PROCESSING_2
+    if variant.startswith('nocomb-'):
+        args.append('--disable_combiner')
     job_id = job.create_new(pipeline_args=args)
-    if family == 'audit':
+    if job.__name__ == 'InteractionAuditOneOffJob':
         job.enqueue(job_id)  # Its own enqueue: shard_count=64.
     else:
-        job.enqueue(job_id, shard_count=SHARDS[family])
+        job.enqueue(job_id, shard_count=family.shards)
     if job.get_status_code(job_id) != 'completed':
         raise RuntimeError('%s: %s' % (variant, job.get_error(job_id)))
     return job.get_output(job_id)
@@ -275,13 +307,21 @@ def repeats_for(count: int, repeat: int | None) -> int:
 def run_size(count: int, variants: list[str],
              repeat: int | None = None) -> list[dict[str, Any]]:
     from benchmarks import data
-    print('N = %d: preparing data...' % count, file=sys.stderr, flush=True)
-    store = data.ensure_store(DATA, count)
-    jsonl = data.ensure_jsonl(store) if any(
-        v.endswith('-mrjob') for v in variants) else ''
+    stores: dict[str, tuple[str, str]] = {}  # dataset -> (store, jsonl)
+    for dataset in sorted({FAMILIES[VARIANTS[v][0]].dataset
+                           for v in variants}):
+        print('N = %d: preparing %s...' % (count, dataset), file=sys.stderr,
+              flush=True)
+        store = data.ensure_store(DATA, count, dataset=dataset)
+        jsonl = data.ensure_jsonl(store, dataset) if any(
+            v.endswith('-mrjob') and
+            FAMILIES[VARIANTS[v][0]].dataset == dataset
+            for v in variants) else ''
+        stores[dataset] = store, jsonl
     rows = []
     for variant in variants:
         print('N = %d: %s...' % (count, variant), file=sys.stderr, flush=True)
+        store, jsonl = stores[FAMILIES[VARIANTS[variant][0]].dataset]
         runs = [measure(variant, store, jsonl)
                 for _ in range(repeats_for(count, repeat))]
         if len({r['digest'] for r in runs}) != 1:
@@ -300,7 +340,8 @@ def run_size(count: int, variants: list[str],
         print('   %.2f s, %.0f MB' % (result['seconds'],
                                      result['peak_rss_mb']),
               file=sys.stderr, flush=True)
-    _clear_outputs(store)
+    for store, _ in stores.values():
+        _clear_outputs(store)
     return rows
 
 
@@ -352,7 +393,7 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     checks = []
     for count in sorted({r['models'] for r in rows}):
-        for family in ('audit', 'count', 'nocomb'):
+        for family in ('audit', 'count', 'nocomb', 'domains'):
             compiled = get(count, family + '-compiled')
             beam_row = get(count, family + '-beam')
             if compiled and beam_row:
@@ -368,26 +409,29 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 count, 'multi_processing: 2 workers >= 1.5 x faster than 1',
                 ratio, ratio >= 1.5))
     top = max(r['models'] for r in rows)
-    compiled, mr, loop = (get(top, 'count-compiled'), get(top, 'count-mrjob'),
-                          get(top, 'count-loop'))
-    if compiled and mr:
-        ratio = compiled['models_per_second'] / mr['models_per_second']
-        checks.append(_check(top, 'count with combiner >= 3 x mrjob inline',
-                             ratio, ratio >= 3))
-    if compiled and loop:
-        ratio = compiled['seconds'] / loop['seconds']
-        checks.append(_check(
-            top, 'count with combiner no slower than 3 x the plain loop '
-            '(time ratio <= 3)', ratio, ratio <= 3))
     sizes = sorted({r['models'] for r in rows})
-    if len(sizes) >= 2:
-        big, small = get(sizes[-1], 'count-compiled'), get(
-            sizes[-2], 'count-compiled')
-        if big and small:
-            ratio = big['peak_rss_mb'] / small['peak_rss_mb']
+    for family in COMBINER_FAMILIES:
+        compiled, mr, loop = (get(top, family + '-compiled'),
+                              get(top, family + '-mrjob'),
+                              get(top, family + '-loop'))
+        if compiled and mr:
+            ratio = compiled['models_per_second'] / mr['models_per_second']
             checks.append(_check(
-                sizes[-1], 'combiner job peak RSS <= 1.3 x its peak at N=%d'
-                % sizes[-2], ratio, ratio <= 1.3))
+                top, '%s with combiner >= 3 x mrjob inline' % family,
+                ratio, ratio >= 3))
+        if compiled and loop:
+            ratio = compiled['seconds'] / loop['seconds']
+            checks.append(_check(
+                top, '%s with combiner no slower than 3 x the plain loop '
+                '(time ratio <= 3)' % family, ratio, ratio <= 3))
+        if len(sizes) >= 2:
+            big, small = get(sizes[-1], family + '-compiled'), get(
+                sizes[-2], family + '-compiled')
+            if big and small:
+                ratio = big['peak_rss_mb'] / small['peak_rss_mb']
+                checks.append(_check(
+                    sizes[-1], '%s (combiner) peak RSS <= 1.3 x its peak at '
+                    'N=%d' % (family, sizes[-2]), ratio, ratio <= 1.3))
     return checks
 
 
