@@ -15,11 +15,14 @@ setuptools.setup(
         include=['beam_jobs', 'beam_jobs.*', 'models', 'models.*',
                  'pipelines', 'pipelines.*']),
     py_modules=['run_pipeline'],
-    install_requires=['apache-beam==%s' % BEAM_VERSION, 'orjson==3.13.0'],
+    # msgspec decodes and type-checks stored models in C (see
+    # models/base_models.py).
+    install_requires=['apache-beam==%s' % BEAM_VERSION, 'msgspec==0.22.0'],
     extras_require={
         'test': ['pytest==9.2.0'],
-        # Only for `make bench`: the mrjob baseline and process-tree RSS.
-        'bench': ['mrjob==0.7.4', 'psutil==7.2.2'],
+        # Only for `make bench`: the mrjob baseline, the decoder of the
+        # hand-written baselines, and process-tree RSS.
+        'bench': ['mrjob==0.7.4', 'orjson==3.13.0', 'psutil==7.2.2'],
         'gcp': ['apache-beam[gcp]==%s' % BEAM_VERSION],
     },
     entry_points={'console_scripts': ['beam-jobs=run_pipeline:main']},

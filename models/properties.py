@@ -158,6 +158,27 @@ _PASS_THROUGH_JSON_TYPES: dict[type, frozenset[type]] = {
 }
 
 
+# The type msgspec decodes a stored value of each property class into, for
+# the classes whose from_json it can stand in for: it
+# accepts exactly what their validation accepts, converting ints for
+# FloatProperty as it does and parsing RFC 3339 datetimes, the form
+# DateTimeProperty.to_json writes.
+_DECODED_TYPES: dict[type, Any] = {
+    StringProperty: str,
+    IntegerProperty: int,
+    BooleanProperty: bool,
+    FloatProperty: float,
+    DateTimeProperty: datetime.datetime,
+    JsonProperty: dict | list | str | int | float | bool,
+}
+
+
+def decoded_type(prop: Property) -> Any:
+    """The type a typed JSON decoder (msgspec) may decode prop's stored
+    value into, not counting None; None if only prop.from_json knows."""
+    return _DECODED_TYPES.get(type(prop))
+
+
 def pass_through_json_types(prop: Property) -> frozenset[type] | None:
     """The exact types of decoded JSON values (and None) that
     prop.from_json would return unchanged, or None if that is not known

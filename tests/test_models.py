@@ -9,10 +9,12 @@ import sqlite3
 
 import pytest
 
+from beam_jobs import demo_data
 from models import base_models
 from models import exp_domain
 from models import exp_fetchers
 from models import exp_models
+from models import properties as props
 from models import storage
 from models import user_models
 from tests import sample_jobs
@@ -239,6 +241,90 @@ def test_stored_values_of_a_subclass_type_go_through_validation():
     model = exp_models.ExplorationModel.from_stored(
         'e1', b'{"init_state_name": "A", "states_schema_version": 3}')
     assert (model.states_schema_version, model.tags) == (3, [])
+
+
+def _read_both_ways(model_class, model_id, payload, monkeypatch):
+    """The model from_stored builds with its typed decoder, and the one the
+    checks in Python build."""
+    fast = model_class.from_stored(model_id, payload)
+    with monkeypatch.context() as patch:
+        patch.setattr(model_class, '_decode_typed', None)
+        exact = model_class.from_stored(model_id, payload)
+    return fast, exact
+
+
+@pytest.mark.parametrize('index', range(40))
+def test_typed_decoding_gives_the_models_the_python_checks_give(
+        index, monkeypatch):
+    for model in (demo_data.make_user(index), demo_data.make_exploration(
+            index)):
+        model.created_on = datetime.datetime(2024, 1, 2, 3, 4, 5, 6789)
+        model.last_updated = datetime.datetime(2024, 1, 2, 3, 4, 5)
+        payload = json.dumps(model.to_dict())
+        fast, exact = _read_both_ways(type(model), model.id, payload,
+                                      monkeypatch)
+        assert fast == exact == model
+        assert fast._version == exact._version == '2024-01-02T03:04:05'
+
+
+@pytest.mark.parametrize('payload', [
+    '{"email": "a@b.c"}',  # The rest missing: defaults.
+    '{"email": "a@b.c", "deleted": null, "username": null}',
+    '{"email": "a@b.c", "last_logged_in": "2024-01-02T03:04:05Z", '
+    '"last_updated": "2024-01-02T03:04:05+01:00"}',
+    '{"email": "a@b.c", "preferred_language_codes": {"any": [1.5, null]}}',
+])
+def test_typed_decoding_agrees_on_defaults_nulls_and_time_zones(
+        payload, monkeypatch):
+    fast, exact = _read_both_ways(
+        user_models.UserSettingsModel, 'u1', payload, monkeypatch)
+    assert fast == exact
+    assert fast._version == exact._version
+
+
+def test_typed_decoding_gives_each_model_its_own_mutable_default():
+    first, second = (user_models.UserSettingsModel.from_stored(
+        i, '{"email": "a@b.c"}') for i in ('u1', 'u2'))
+    first.preferred_language_codes.append('fr')
+    assert second.preferred_language_codes == []
+
+
+class _ScoreModel(base_models.BaseModel):
+    score = props.FloatProperty()
+    count = props.IntegerProperty(required=True)
+
+
+def test_typed_decoding_converts_ints_of_float_properties(monkeypatch):
+    fast, exact = _read_both_ways(
+        _ScoreModel, 's1', '{"score": 3, "count": 1}', monkeypatch)
+    assert fast.score == exact.score == 3.0
+    assert type(fast.score) is float
+
+
+@pytest.mark.parametrize('payload, message', [
+    ('{"count": 1.0}', '_ScoreModel.count expects int, got float'),
+    ('{"count": true}', '_ScoreModel.count expects int, got bool'),
+    ('{"count": 1, "score": false}',
+     '_ScoreModel.score expects float or int, got bool'),
+    ('{"count": null}', 'missing required properties: count'),
+    ('{"count": 1, "last_updated": "2024-13-01T00:00:00"}',
+     'last_updated: month must be in 1..12'),
+])
+def test_what_typed_decoding_refuses_is_reported_as_before(payload, message):
+    with pytest.raises(base_models.ModelDataError, match=message):
+        _ScoreModel.from_stored('s1', payload)
+
+
+def test_a_model_with_its_own_property_class_is_read_by_its_from_json():
+    class UpperProperty(props.StringProperty):
+        def from_json(self, value):
+            return super().from_json(value).upper()
+
+    class ShoutModel(base_models.BaseModel):
+        text = UpperProperty()
+
+    assert ShoutModel._decode_typed is None
+    assert ShoutModel.from_stored('s1', '{"text": "hi"}').text == 'HI'
 
 
 def test_exploration_domain_objects_are_frozen_and_equal_to_constructed():
