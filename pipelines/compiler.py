@@ -65,7 +65,8 @@ class CompiledJob(beam.PTransform):
                   else tuple(reads) | 'FlattenModels' >> beam.Flatten())
         combine = use_combiner(spec.job_class, pbegin.pipeline.options)
         pairs, map_errors = models | 'Map' >> stages.MapModels(
-            spec.job_class, spec.params, spec.store_url, keep_key=combine)
+            spec.job_class, spec.params, spec.store_url, keep_key=combine,
+            job_id=spec.job_id)
         _ = map_errors | 'WriteMapErrors' >> self._write_errors()
         if combine:
             groups = pairs | 'Combine' >> combiners.CombinePairs(

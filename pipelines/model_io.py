@@ -12,9 +12,12 @@ from models import storage
 from pipelines import batched_write
 from pipelines import errors
 from pipelines import metrics
+from pipelines import model_batches
 from pipelines import run_control
 
 OUTPUT_BATCH_SIZE = 500
+# Models per list handed from the read to the map stage.
+MODEL_BATCH_SIZE = 64
 
 
 class KeyRange(NamedTuple):
@@ -60,6 +63,10 @@ class _SplitKindFn(beam.DoFn):
 class _ReadKeyRangeFn(beam.DoFn):
     """A key range -> the models in it, streamed page by page.
 
+    Models leave in ModelBatches of up to MODEL_BATCH_SIZE (a Beam batched
+    DoFn, see pipelines.model_batches): the map stage takes each in one
+    call, any other consumer sees one model per element.
+
     A row that is not a valid model goes to the 'errors' output as a
     JobErrorRecord and the range goes on. (Beam's with_exception_handling
     works per input element, and the input here is a whole key range: one
@@ -77,6 +84,13 @@ class _ReadKeyRangeFn(beam.DoFn):
                        run_control.CancellationWatch(store_url, job_id))
         self._read = metrics.counter(metrics.MODELS_READ)
 
+    def infer_output_type(self, input_type: Any) -> Any:
+        return self._model_class
+
+    def get_output_batch_type(self, input_element_type: Any) -> Any:
+        return model_batches.ModelBatch
+
+    @beam.DoFn.yields_batches
     def process(self, key_range: KeyRange) -> Iterator[Any]:
         if key_range.start == key_range.end and key_range.start is not None:
             return
@@ -84,22 +98,32 @@ class _ReadKeyRangeFn(beam.DoFn):
         kind = key_range.kind
         from_stored = self._model_class.from_stored
         watch = self._watch
+        batch = model_batches.ModelBatch()
+        stored_bytes = 0
         read = 0
         try:
             for model_id, payload in store.scan(
                     kind, key_range.start, key_range.end):
-                if watch is not None:
-                    watch.check()
                 read += 1
                 try:
-                    model = from_stored(model_id, payload)
+                    batch.append(from_stored(model_id, payload))
                 except Exception as e:  # Any bad row: report, go on.
-                    yield beam.pvalue.TaggedOutput(
-                        self.ERRORS, storage.JobErrorRecord(
+                    # Outputs of a batched DoFn are batches, errors too.
+                    yield beam.pvalue.TaggedOutput(self.ERRORS, [
+                        storage.JobErrorRecord(
                             'read', kind, model_id,
-                            *errors.describe_exception(e)))
+                            *errors.describe_exception(e))])
                     continue
-                yield model
+                stored_bytes += len(payload)
+                if len(batch) == MODEL_BATCH_SIZE:
+                    if watch is not None:
+                        watch.check()
+                    batch.stored_bytes = stored_bytes
+                    yield batch
+                    batch, stored_bytes = model_batches.ModelBatch(), 0
+            if batch:
+                batch.stored_bytes = stored_bytes
+                yield batch
         finally:
             # Once per range, not per model: this loop runs for every model.
             self._read.inc(read)

@@ -21,6 +21,7 @@ from models import base_models
 from models import storage
 from pipelines import errors
 from pipelines import metrics
+from pipelines import model_batches
 from pipelines import run_control
 
 # How often map is re-run, on a fresh copy of its model, when a put() in it
@@ -71,10 +72,22 @@ class _JobCodeFn(beam.DoFn):
 
 
 class _MapFn(_JobCodeFn):
+    """Calls the job's map on each model, checking what it yields.
+
+    Takes each of the read's ModelBatches in one call (process_batch, a
+    Beam batched DoFn), and single models from any other source (process).
+    """
+
     def __init__(self, job_class: type, params: Mapping[str, Any],
-                 store_url: str, keep_key: bool = False) -> None:
+                 store_url: str, keep_key: bool = False,
+                 job_id: str | None = None) -> None:
         super().__init__(job_class, params, store_url)
         self._keep_key = keep_key
+        # Checked before each model: a map may be slow, and the read checks
+        # only between lists of models.
+        self._watch = (None if job_id is None else
+                       run_control.CancellationWatch(
+                           self._store_url, job_id))
         self._emitted = metrics.counter(metrics.VALUES_EMITTED)
         self._emitted_in_bundle = 0
         self._key_coder: coders.Coder | None = None
@@ -94,56 +107,79 @@ class _MapFn(_JobCodeFn):
         # Summed here and added to the counter once per bundle, rather than
         # a call into Beam's metrics for every model.
         self._emitted_in_bundle = 0
+        # The run's parameters stay active for the whole bundle, which one
+        # thread processes: activating them around each map call cost
+        # about 5% of a run over small models.
+        self._bundle_token = mapper_context.activate(*self._active)
 
     def finish_bundle(self) -> None:
+        mapper_context.deactivate(self._bundle_token)
         if self._emitted_in_bundle:
             self._emitted.inc(self._emitted_in_bundle)
             self._emitted_in_bundle = 0
 
+    def get_input_batch_type(self, input_element_type: Any) -> Any:
+        return model_batches.ModelBatch
+
     def process(self, model: base_models.BaseModel) -> list[Any]:
+        return self.process_batch([model])
+
+    @beam.DoFn.yields_elements
+    def process_batch(self, models: list[base_models.BaseModel]
+                      ) -> list[Any]:
         # This runs for every model: the common case is inlined, with one
-        # try for the job's map and the checks of what it yielded.
-        token = mapper_context.activate(*self._active)
-        try:
-            results = self._job_class.map(model)
-            items = [] if results is None else list(results)
-        except storage.ConflictError:
-            items = None  # Re-run below, outside this activation.
-        except Exception as e:  # Whatever the job's map raises.
-            return self._dead_letter(model, e)
-        finally:
-            mapper_context.deactivate(token)
-        try:
-            if items is None:
-                items = self._map_with_retries(model)
-            simple = _SIMPLE_TYPES
-            for item in items:
-                if type(item) is not tuple or len(item) != 2:
-                    raise MapError(
-                        '%s.map(%s %r) yielded %s; map must yield (key, '
-                        'value) pairs' % (self._job_class.__name__,
-                                          model.kind(), model.id,
-                                          _short_repr(item)))
-                if type(item[0]) not in simple:
-                    self._check_encodes(model, 'key', item[0],
-                                        self._key_coder)
-                if type(item[1]) not in simple:
-                    self._check_encodes(model, 'value', item[1],
-                                        self._value_coder)
-        except Exception as e:  # A conflict retried in vain, a bad value.
-            return self._dead_letter(model, e)
-        self._emitted_in_bundle += len(items)
-        if self._keep_key:
-            return [(item[0], item) for item in items]
-        return items
+        # try for the job's map and one for the checks of what it yielded.
+        job_map = self._job_class.map
+        watch = self._watch
+        simple = _SIMPLE_TYPES
+        keep_key = self._keep_key
+        out: list[Any] = []
+        emitted = 0
+        for model in models:
+            if watch is not None:
+                watch.check()  # Outside the try: a cancel is not an error.
+            try:
+                results = job_map(model)
+                items = [] if results is None else list(results)
+            except storage.ConflictError:
+                items = None  # Re-run below.
+            except Exception as e:  # Whatever the job's map raises.
+                out.append(self._dead_letter(model, e))
+                continue
+            try:
+                if items is None:
+                    items = self._map_with_retries(model)
+                for item in items:
+                    if type(item) is not tuple or len(item) != 2:
+                        raise MapError(
+                            '%s.map(%s %r) yielded %s; map must yield (key, '
+                            'value) pairs' % (self._job_class.__name__,
+                                              model.kind(), model.id,
+                                              _short_repr(item)))
+                    if type(item[0]) not in simple:
+                        self._check_encodes(model, 'key', item[0],
+                                            self._key_coder)
+                    if type(item[1]) not in simple:
+                        self._check_encodes(model, 'value', item[1],
+                                            self._value_coder)
+            except Exception as e:  # A conflict retried in vain, a bad value.
+                out.append(self._dead_letter(model, e))
+                continue
+            emitted += len(items)
+            if keep_key:
+                out += [(item[0], item) for item in items]
+            else:
+                out += items
+        self._emitted_in_bundle += emitted
+        return out
 
     def _dead_letter(self, model: base_models.BaseModel,
-                     e: Exception) -> list[Any]:
+                     e: Exception) -> beam.pvalue.TaggedOutput:
         # The dead letter of Beam's with_exception_handling(), made here:
         # Beam's wrapper cost about 4 us per model (its __getattribute__
         # runs on every attribute access), 7% of this job's time.
-        return [beam.pvalue.TaggedOutput(self.DEAD_LETTER, (
-            model, (type(e), repr(e), traceback.format_exception(e))))]
+        return beam.pvalue.TaggedOutput(self.DEAD_LETTER, (
+            model, (type(e), repr(e), traceback.format_exception(e))))
 
     def _map_with_retries(self, model: base_models.BaseModel) -> list[Any]:
         """What map yields for a fresh copy of model, after a write in map
@@ -213,9 +249,10 @@ class MapModels(beam.PTransform):
     """
 
     def __init__(self, job_class: type, params: Mapping[str, Any],
-                 store_url: str, keep_key: bool = False) -> None:
+                 store_url: str, keep_key: bool = False,
+                 job_id: str | None = None) -> None:
         super().__init__()
-        self._fn = _MapFn(job_class, params, store_url, keep_key)
+        self._fn = _MapFn(job_class, params, store_url, keep_key, job_id)
 
     def expand(self, models: beam.PCollection
                ) -> tuple[beam.PCollection, beam.PCollection]:

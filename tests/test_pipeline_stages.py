@@ -5,12 +5,14 @@ from __future__ import annotations
 import apache_beam as beam
 import pytest
 from apache_beam.testing import test_pipeline
+from apache_beam.typehints import batch as beam_batch
 from apache_beam.testing.util import assert_that
 from apache_beam.testing.util import equal_to
 
 from beam_jobs import exp_jobs_one_off
 from models import exp_models
 from pipelines import compiler
+from pipelines import model_batches
 from pipelines import model_io
 from pipelines import options as pipeline_options
 from pipelines import stages
@@ -72,6 +74,43 @@ def test_read_models_sends_bad_rows_to_errors_and_reads_the_rest(store):
                 ('read', 'ExplorationModel', 'exp-002', 'ModelDataError'),
                 ('read', 'ExplorationModel', 'exp-004', 'ModelDataError')]),
             label='Errors')
+
+
+class _BatchSizesFn(beam.DoFn):
+    """Gives the size of each batch of models it is handed."""
+
+    def get_input_batch_type(self, input_element_type):
+        return model_batches.ModelBatch
+
+    @beam.DoFn.yields_elements
+    def process_batch(self, models):
+        return [len(models)]
+
+
+def test_read_hands_models_on_in_batches(store):
+    _put_explorations(2 * model_io.MODEL_BATCH_SIZE + 5)
+    with _pipeline() as p:
+        models, _ = p | model_io.ReadModels(
+            exp_models.ExplorationModel, store.url, 1)
+        sizes = models | beam.ParDo(_BatchSizesFn())
+        assert_that(sizes, equal_to(
+            [model_io.MODEL_BATCH_SIZE, model_io.MODEL_BATCH_SIZE, 5]))
+
+
+def test_model_batches_report_their_stored_size_to_beam():
+    converter = beam_batch.BatchConverter.from_typehints(
+        element_type=exp_models.ExplorationModel,
+        batch_type=model_batches.ModelBatch)
+    first = model_batches.ModelBatch(['a', 'b'], stored_bytes=300)
+    second = model_batches.ModelBatch(['c'], stored_bytes=100)
+    combined = converter.combine_batches([first, second])
+    assert (list(combined), converter.estimate_byte_size(combined)) == (
+        ['a', 'b', 'c'], 400)
+    assert converter.get_length(combined) == 3
+    # A batch Beam builds from elements (or a plain list of the read's
+    # errors) has no stored size: it is estimated from one element.
+    assert converter.estimate_byte_size(
+        converter.produce_batch(['xyz', 'xyz'])) > 0
 
 
 def test_map_stage_yields_the_jobs_pairs(store):
