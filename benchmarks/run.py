@@ -85,6 +85,8 @@ VARIANTS: dict[str, tuple[str, str]] = {
     'domains-compiled-in-process': (
         'domains', 'the compiled job, in one process '
         '(--direct_num_workers=1)'),
+    'domains-compiled-2-workers': (
+        'domains', 'the compiled job, multi_processing, 2 workers'),
     'domains-beam': ('domains', 'the same, hand-written Beam, CombinePerKey'),
     'domains-beam-jobcode': (
         'domains', "the same, hand-written Beam calling the job's map, "

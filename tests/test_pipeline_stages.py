@@ -87,14 +87,26 @@ class _BatchSizesFn(beam.DoFn):
         return [len(models)]
 
 
-def test_read_hands_models_on_in_batches(store):
-    _put_explorations(2 * model_io.MODEL_BATCH_SIZE + 5)
+def test_read_hands_models_on_in_batches(store, monkeypatch):
+    monkeypatch.setattr(model_io, 'MODEL_BATCH_SIZE', 4)
+    _put_explorations(11)
     with _pipeline() as p:
         models, _ = p | model_io.ReadModels(
             exp_models.ExplorationModel, store.url, 1)
         sizes = models | beam.ParDo(_BatchSizesFn())
-        assert_that(sizes, equal_to(
-            [model_io.MODEL_BATCH_SIZE, model_io.MODEL_BATCH_SIZE, 5]))
+        assert_that(sizes, equal_to([4, 4, 3]))
+
+
+def test_a_batch_of_models_ends_at_its_stored_size_limit(store, monkeypatch):
+    # Large models are handed on a few at a time (see MODEL_BATCH_BYTES).
+    _put_explorations(5)
+    size = len(next(store.scan('ExplorationModel'))[1])
+    monkeypatch.setattr(model_io, 'MODEL_BATCH_BYTES', 2 * size)
+    with _pipeline() as p:
+        models, _ = p | model_io.ReadModels(
+            exp_models.ExplorationModel, store.url, 1)
+        sizes = models | beam.ParDo(_BatchSizesFn())
+        assert_that(sizes, equal_to([2, 2, 1]))
 
 
 def test_model_batches_report_their_stored_size_to_beam():
