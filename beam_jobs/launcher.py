@@ -3,6 +3,7 @@ its pipeline and recording what happened in the run record."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -25,8 +26,14 @@ from pipelines import options as pipeline_options
 _LOGGER = logging.getLogger(__name__)
 
 MAX_SHARD_COUNT = 1024
-# The key, in a local run's details, of how many worker processes ran it.
+# The keys, in a local run's details, of how many worker processes ran it
+# and of the estimated work (seconds of one core) that chose that number
+# when the run's options did not.
 LOCAL_WORKERS = 'local_workers'
+ESTIMATED_WORK_SECONDS = 'estimated_work_seconds'
+# How many of a kind's first models give the mean stored size the work
+# estimate uses.
+SIZE_SAMPLE_MODELS = 200
 # A running local job refreshes its run's heartbeat this often; a run whose
 # heartbeat is older than job_runs.STALE_AFTER_MSEC is taken for dead.
 HEARTBEAT_SECONDS = 5.0
@@ -132,7 +139,7 @@ def enqueue(job_class: type, job_id: str,
             '%s: the runner %s is not supported; use the local runner or '
             'DataflowRunner' % (job_class.__name__, runner))
     args = list(run.pipeline_args or [])
-    workers = _default_local_workers(job_class, args, shard_count)
+    workers, work = _default_local_workers(job_class, args, shard_count)
     if workers > 1:
         options = pipeline_options.parse(
             pipeline_options.with_local_workers(args, workers))
@@ -144,26 +151,39 @@ def enqueue(job_class: type, job_id: str,
     _run_locally(compiler.JobSpec(
         job_class=job_class, job_id=job_id,
         store_url=storage.default_store_url(), shard_count=shard_count,
-        params=params, max_errors=max_errors), options)
+        params=params, max_errors=max_errors), options, work)
 
 
 def _default_local_workers(job_class: type, args: Sequence[str],
-                           shard_count: int) -> int:
-    """The worker processes a local run uses when its options do not say:
-    see pipelines.options.default_local_workers. 1 also for a job defined
-    in __main__, which worker processes cannot import, and for a local run
-    over Cloud Datastore (the emulator, in development), where counting up
-    to the threshold means fetching that many keys."""
+                           shard_count: int) -> tuple[int, float | None]:
+    """The worker processes a local run uses when its options do not say,
+    and the estimated work (seconds of one core) that decided it: see
+    pipelines.options.default_local_workers.
+
+    1, with no estimate, also for a job defined in __main__, which worker
+    processes cannot import, and for a local run over Cloud Datastore (the
+    emulator, in development), where counting models means fetching keys.
+    """
     if (pipeline_options.sets_local_parallelism(args) or
             job_class.__module__ == '__main__' or
             storage.default_store_url().startswith('datastore://')):
-        return 1
+        return 1, None
     store = storage.get_store()
-    limit = pipeline_options.PARALLEL_MIN_MODELS
-    models = sum(store.count(model_class.kind(), limit=limit)
-                 for model_class in job_contract.model_classes_of(job_class))
-    return pipeline_options.default_local_workers(
-        models, shard_count, pipeline_options.usable_cores())
+    work = 0.0
+    for model_class in job_contract.model_classes_of(job_class):
+        kind = model_class.kind()
+        sizes = [len(payload) for _, payload in itertools.islice(
+            store.scan(kind), SIZE_SAMPLE_MODELS)]
+        if not sizes:
+            continue
+        mean_size = sum(sizes) / len(sizes)
+        # Counted only as far as the threshold: a count is a scan.
+        models = store.count(kind, limit=pipeline_options.parallel_min_models(
+            mean_size))
+        work += models * pipeline_options.model_work_seconds(mean_size)
+    workers = pipeline_options.default_local_workers(
+        work, shard_count, pipeline_options.usable_cores())
+    return workers, work
 
 
 def cancel(job_id: str, user_id: str | None) -> job_runs.JobRun:
@@ -184,13 +204,15 @@ def cancel(job_id: str, user_id: str | None) -> job_runs.JobRun:
 
 
 def _run_locally(spec: compiler.JobSpec,
-                 options: beam.options.pipeline_options.PipelineOptions
-                 ) -> None:
+                 options: beam.options.pipeline_options.PipelineOptions,
+                 estimated_work: float | None = None) -> None:
     now = job_runs.now_msec()
-    workers = pipeline_options.local_workers(options)
+    how = {LOCAL_WORKERS: pipeline_options.local_workers(options)}
+    if estimated_work is not None:
+        how[ESTIMATED_WORK_SECONDS] = round(estimated_work, 3)
     job_runs.transition(
         spec.job_id, job_runs.STATUS_CODE_STARTED, time_started_msec=now,
-        heartbeat_msec=now, details={LOCAL_WORKERS: workers})
+        heartbeat_msec=now, details=how)
     store = storage.get_store(spec.store_url)
     try:
         with _Heartbeat(spec.job_id, spec.store_url):
@@ -219,7 +241,7 @@ def _run_locally(spec: compiler.JobSpec,
             models_read=counts[metrics.MODELS_READ],
             values_emitted=counts[metrics.VALUES_EMITTED],
             output_lines=stored, error_count=error_count,
-            details={LOCAL_WORKERS: workers,
+            details={**how,
                      metrics.KEY_RANGES: counts[metrics.KEY_RANGES],
                      metrics.KEYS_REDUCED: counts[metrics.KEYS_REDUCED]})
 

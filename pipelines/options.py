@@ -8,6 +8,7 @@ fails offline and would silently change runners between machines.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from typing import Sequence
 
@@ -78,14 +79,22 @@ def is_local(options: beam_options.PipelineOptions) -> bool:
     return runner_name(options) == LOCAL_RUNNER
 
 
-# Local runs of at least this many models use worker processes, one per
-# core (up to the run's shard count), unless the run's options say how to
-# run. Starting the workers costs about 2 s on these machines (each imports
-# Beam), which a second core wins back from about 200,000 models on; at
-# this threshold the cost is about a second either way, and above it a run's
-# memory (the runner plus its workers) no longer changes with its size.
-# Figures: the README's *Running in parallel locally*.
-PARALLEL_MIN_MODELS = 100_000
+# A local run whose options do not say how to run uses worker processes,
+# one per core (up to its shard count), when its estimated work is at least
+# this many seconds of one core. Starting the workers costs about 2.3 s on
+# these machines (each imports Beam); the rest of the run then splits over
+# the cores, so on two cores a second worker pays off from about 4.6 s of
+# work, and from 6 s on saves at least 0.7 s. Figures: the README's
+# *Running in parallel locally*.
+PARALLEL_MIN_WORK_SECONDS = 6.0
+# The estimate: what reading and mapping a model costs in one process, a
+# fixed part plus a part per byte of its stored JSON (decoding, and most
+# jobs' work on what was decoded, grow with it). Fitted to the benchmark's
+# jobs: about 3.8 us per user of 225 bytes, 26 us per exploration of 3.7 KB.
+# A job whose map does much more per model is underestimated: it can ask
+# for workers itself with --direct_num_workers.
+WORK_SECONDS_PER_MODEL = 2.4e-6
+WORK_SECONDS_PER_STORED_BYTE = 6.4e-9
 
 _PARALLELISM_FLAGS = ('--direct_running_mode', '--direct_num_workers')
 
@@ -105,12 +114,27 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_local_workers(models_to_read: int, shard_count: int,
+def model_work_seconds(mean_stored_bytes: float) -> float:
+    """The estimated seconds of one core to read and map one model of this
+    mean stored size."""
+    return (WORK_SECONDS_PER_MODEL +
+            WORK_SECONDS_PER_STORED_BYTE * mean_stored_bytes)
+
+
+def parallel_min_models(mean_stored_bytes: float) -> int:
+    """The fewest models of this mean stored size whose estimated work
+    reaches PARALLEL_MIN_WORK_SECONDS."""
+    return math.ceil(PARALLEL_MIN_WORK_SECONDS /
+                     model_work_seconds(mean_stored_bytes))
+
+
+def default_local_workers(work_seconds: float, shard_count: int,
                           cores: int) -> int:
-    """How many worker processes a local run that does not say should use:
-    1 (the in-process runner) below PARALLEL_MIN_MODELS, else one per core
-    but no more than the shards, which are what the workers share."""
-    if models_to_read < PARALLEL_MIN_MODELS:
+    """How many worker processes a local run that does not say should use,
+    given its estimated work: 1 (the in-process runner) below
+    PARALLEL_MIN_WORK_SECONDS, else one per core but no more than the
+    shards, which are what the workers share."""
+    if work_seconds < PARALLEL_MIN_WORK_SECONDS:
         return 1
     return max(1, min(cores, shard_count))
 

@@ -43,7 +43,7 @@ def test_in_memory_maps_every_model_in_this_process(store):
 
 def test_large_runs_use_a_worker_per_core_by_default(store, monkeypatch):
     # The threshold lowered so that a small store counts as large.
-    monkeypatch.setattr(pipeline_options, 'PARALLEL_MIN_MODELS', 50)
+    monkeypatch.setattr(pipeline_options, 'PARALLEL_MIN_WORK_SECONDS', 1e-4)
     monkeypatch.setattr(pipeline_options, 'usable_cores', lambda: 2)
     _put_explorations(80)
     job_id = sample_jobs.WorkerPidJob.create_new()
@@ -52,11 +52,15 @@ def test_large_runs_use_a_worker_per_core_by_default(store, monkeypatch):
     assert run.state == 'completed', run.error
     assert sample_jobs.WorkerPidJob.get_output(job_id) == ["('pid', 80, 2)"]
     assert run.details['local_workers'] == 2
+    # The estimate that chose them: 80 models of their mean stored size.
+    sizes = [len(payload) for _, payload in store.scan('ExplorationModel')]
+    assert run.details['estimated_work_seconds'] == round(
+        80 * pipeline_options.model_work_seconds(sum(sizes) / 80), 3)
     assert run.pipeline_args == []  # What the user asked for, unchanged.
 
 
 def test_small_runs_and_runs_that_say_how_stay_as_asked(store, monkeypatch):
-    monkeypatch.setattr(pipeline_options, 'PARALLEL_MIN_MODELS', 50)
+    monkeypatch.setattr(pipeline_options, 'PARALLEL_MIN_WORK_SECONDS', 1e-4)
     monkeypatch.setattr(pipeline_options, 'usable_cores', lambda: 2)
     _put_explorations(60)
     job_id = sample_jobs.WorkerPidJob.create_new(
@@ -65,16 +69,27 @@ def test_small_runs_and_runs_that_say_how_stay_as_asked(store, monkeypatch):
     run = sample_jobs.WorkerPidJob.get_run(job_id)
     assert sample_jobs.WorkerPidJob.get_output(job_id) == ["('pid', 60, 1)"]
     assert run.details['local_workers'] == 1
+    assert 'estimated_work_seconds' not in run.details
 
 
 def test_default_local_workers_policy():
-    below = pipeline_options.PARALLEL_MIN_MODELS - 1
-    at = pipeline_options.PARALLEL_MIN_MODELS
+    below = pipeline_options.PARALLEL_MIN_WORK_SECONDS * 0.99
+    at = pipeline_options.PARALLEL_MIN_WORK_SECONDS
     assert pipeline_options.default_local_workers(below, 8, cores=4) == 1
     assert pipeline_options.default_local_workers(at, 8, cores=4) == 4
     # No more workers than shards: the shards are what they share.
     assert pipeline_options.default_local_workers(at, 2, cores=4) == 2
     assert pipeline_options.default_local_workers(at, 8, cores=1) == 1
+
+
+def test_larger_models_need_fewer_of_them_for_workers_to_pay_off():
+    # About 225 bytes (the benchmark's users) and 3.7 KB (its explorations).
+    small = pipeline_options.parallel_min_models(225)
+    large = pipeline_options.parallel_min_models(3700)
+    assert 1_000_000 < small < 2_000_000
+    assert 150_000 < large < 300_000
+    assert (large * pipeline_options.model_work_seconds(3700) >=
+            pipeline_options.PARALLEL_MIN_WORK_SECONDS)
 
 
 @pytest.mark.parametrize('args, says', [
