@@ -28,10 +28,20 @@ class MRInteractionAudit(MRJob):
         yield None, str((key, list(values)))
 
 
-class MRInteractionCount(MRJob):
+class _MRCount(MRJob):
+    """A count: the mapper yields (key, 1) pairs, summed by a combiner."""
+
     INPUT_PROTOCOL = RawValueProtocol
     OUTPUT_PROTOCOL = RawValueProtocol
 
+    def combiner(self, key, values):
+        yield key, sum(values)
+
+    def reducer(self, key, values):
+        yield None, '%s: %d' % (key, sum(values))
+
+
+class MRInteractionCount(_MRCount):
     def mapper(self, _, line):
         data = orjson.loads(line)
         if data.get('deleted'):
@@ -39,29 +49,14 @@ class MRInteractionCount(MRJob):
         for state in data['states'].values():
             yield state['interaction']['id'], 1
 
-    def combiner(self, key, values):
-        yield key, sum(values)
 
-    def reducer(self, key, values):
-        yield None, '%s: %d' % (key, sum(values))
-
-
-class MREmailDomainCount(MRJob):
-    INPUT_PROTOCOL = RawValueProtocol
-    OUTPUT_PROTOCOL = RawValueProtocol
-
+class MREmailDomainCount(_MRCount):
     def mapper(self, _, line):
         data = orjson.loads(line)
         if data.get('deleted'):
             return
         _, _, domain = data['email'].rpartition('@')
         yield domain.lower() or '(no domain)', 1
-
-    def combiner(self, key, values):
-        yield key, sum(values)
-
-    def reducer(self, key, values):
-        yield None, '%s: %d' % (key, sum(values))
 
 
 JOBS = {'audit': MRInteractionAudit, 'count': MRInteractionCount,
