@@ -1,6 +1,7 @@
 # beam-jobs: `make demo` runs the main job on a demo store, `make test` runs
 # the whole suite, `make bench` the benchmark (BENCH_ARGS=--quick for
-# N=10,000 only). All create and reuse the virtualenv in .venv.
+# N=10,000 only). demo and test create and reuse the virtualenv in .venv,
+# bench its own in .venv-bench (see below).
 
 PYTHON ?= python3
 VENV := .venv
