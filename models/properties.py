@@ -159,10 +159,13 @@ _PASS_THROUGH_JSON_TYPES: dict[type, frozenset[type]] = {
 
 
 # The type msgspec decodes a stored value of each property class into, for
-# the classes whose from_json it can stand in for: it
-# accepts exactly what their validation accepts, converting ints for
-# FloatProperty as it does and parsing RFC 3339 datetimes, the form
-# DateTimeProperty.to_json writes.
+# the classes whose from_json it can stand in for: it accepts what their
+# validation accepts (converting ints for FloatProperty, as it does) and
+# parses RFC 3339 datetimes, the form DateTimeProperty.to_json writes. What
+# it refuses goes through from_json (see BaseModel.from_stored). It differs
+# only on datetimes this framework never writes: it also accepts a
+# lowercase 't' or 'z', and rounds a fraction beyond microseconds where
+# fromisoformat truncates it.
 _DECODED_TYPES: dict[type, Any] = {
     StringProperty: str,
     IntegerProperty: int,
