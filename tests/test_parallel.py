@@ -59,6 +59,17 @@ def test_large_runs_use_a_worker_per_core_by_default(store, monkeypatch):
     assert run.pipeline_args == []  # What the user asked for, unchanged.
 
 
+def test_runs_estimated_below_the_threshold_stay_in_one_process(store):
+    _put_explorations(30)
+    job_id = sample_jobs.WorkerPidJob.create_new()
+    sample_jobs.WorkerPidJob.enqueue(job_id, shard_count=8)
+    run = sample_jobs.WorkerPidJob.get_run(job_id)
+    assert sample_jobs.WorkerPidJob.get_output(job_id) == ["('pid', 30, 1)"]
+    assert run.details['local_workers'] == 1
+    assert 0 <= run.details['estimated_work_seconds'] < (
+        pipeline_options.PARALLEL_MIN_WORK_SECONDS)
+
+
 def test_small_runs_and_runs_that_say_how_stay_as_asked(store, monkeypatch):
     monkeypatch.setattr(pipeline_options, 'PARALLEL_MIN_WORK_SECONDS', 1e-4)
     monkeypatch.setattr(pipeline_options, 'usable_cores', lambda: 2)
