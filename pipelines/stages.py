@@ -127,51 +127,57 @@ class _MapFn(_JobCodeFn):
     @beam.DoFn.yields_elements
     def process_batch(self, models: list[base_models.BaseModel]
                       ) -> list[Any]:
-        # This runs for every model: the common case is inlined, with one
-        # try for the job's map and one for the checks of what it yielded.
-        job_map = self._job_class.map
+        # This runs for every model: one try per model, and the pairs go
+        # straight into the output as they are checked (see _map_into).
         watch = self._watch
-        simple = _SIMPLE_TYPES
-        keep_key = self._keep_key
+        map_into = self._map_into
         out: list[Any] = []
-        emitted = 0
+        dead = 0
         for model in models:
             if watch is not None:
                 watch.check()  # Outside the try: a cancel is not an error.
+            mark = len(out)
             try:
-                results = job_map(model)
-                items = [] if results is None else list(results)
+                map_into(model, out)
             except storage.ConflictError:
-                items = None  # Re-run below.
-            except Exception as e:  # Whatever the job's map raises.
+                del out[mark:]
+                try:
+                    self._map_fresh_copy_into(model, out)
+                except Exception as e:  # A conflict retried in vain, ...
+                    del out[mark:]
+                    out.append(self._dead_letter(model, e))
+                    dead += 1
+            except Exception as e:  # Whatever map raises, or a bad pair.
+                # A model's pairs go out all or none.
+                del out[mark:]
                 out.append(self._dead_letter(model, e))
-                continue
-            try:
-                if items is None:
-                    items = self._map_with_retries(model)
-                for item in items:
-                    if type(item) is not tuple or len(item) != 2:
-                        raise MapError(
-                            '%s.map(%s %r) yielded %s; map must yield (key, '
-                            'value) pairs' % (self._job_class.__name__,
-                                              model.kind(), model.id,
-                                              _short_repr(item)))
-                    if type(item[0]) not in simple:
-                        self._check_encodes(model, 'key', item[0],
-                                            self._key_coder)
-                    if type(item[1]) not in simple:
-                        self._check_encodes(model, 'value', item[1],
-                                            self._value_coder)
-            except Exception as e:  # A conflict retried in vain, a bad value.
-                out.append(self._dead_letter(model, e))
-                continue
-            emitted += len(items)
-            if keep_key:
-                out += [(item[0], item) for item in items]
-            else:
-                out += items
-        self._emitted_in_bundle += emitted
+                dead += 1
+        self._emitted_in_bundle += len(out) - dead
         return out
+
+    def _map_into(self, model: base_models.BaseModel, out: list[Any]) -> None:
+        """Appends the pairs the job's map yields for model to out, as
+        (key, pair) with keep_key, after checking that each can cross the
+        shuffle; raises MapError for one that cannot."""
+        results = self._job_class.map(model)
+        if results is None:
+            return
+        append = out.append
+        keep_key = self._keep_key
+        simple = _SIMPLE_TYPES
+        for item in results:
+            if type(item) is not tuple or len(item) != 2:
+                raise MapError(
+                    '%s.map(%s %r) yielded %s; map must yield (key, value) '
+                    'pairs' % (self._job_class.__name__, model.kind(),
+                               model.id, _short_repr(item)))
+            key = item[0]
+            if type(key) not in simple:
+                self._check_encodes(model, 'key', key, self._key_coder)
+            if type(item[1]) not in simple:
+                self._check_encodes(model, 'value', item[1],
+                                    self._value_coder)
+            append((key, item) if keep_key else item)
 
     def _dead_letter(self, model: base_models.BaseModel,
                      e: Exception) -> beam.pvalue.TaggedOutput:
@@ -181,24 +187,23 @@ class _MapFn(_JobCodeFn):
         return beam.pvalue.TaggedOutput(self.DEAD_LETTER, (
             model, (type(e), repr(e), traceback.format_exception(e))))
 
-    def _map_with_retries(self, model: base_models.BaseModel) -> list[Any]:
-        """What map yields for a fresh copy of model, after a write in map
-        conflicted with another writer: re-run as NDB retried transactions.
-        Only the last attempt's values are kept."""
+    def _map_fresh_copy_into(self, model: base_models.BaseModel,
+                             out: list[Any]) -> None:
+        """After a write in map conflicted with another writer: maps a
+        fresh copy of model into out instead, re-run as NDB retried
+        transactions; only the last attempt's pairs are kept."""
         for attempt in range(MAX_CONFLICT_RETRIES):
             fresh = type(model).get_by_id(model.id)
             if fresh is None:
-                return []  # Deleted meanwhile: nothing left to map.
-            model = fresh
-            token = mapper_context.activate(*self._active)
+                return  # Deleted meanwhile: nothing left to map.
+            mark = len(out)
             try:
-                results = self._job_class.map(model)
-                return [] if results is None else list(results)
+                self._map_into(fresh, out)
+                return
             except storage.ConflictError:
+                del out[mark:]
                 if attempt == MAX_CONFLICT_RETRIES - 1:
                     raise
-            finally:
-                mapper_context.deactivate(token)
         raise AssertionError('unreachable')
 
     def _check_encodes(self, model: base_models.BaseModel, what: str,

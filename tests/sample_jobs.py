@@ -122,6 +122,25 @@ class NotAPairJob(jobs.BaseMapReduceOneOffJobManager):
         yield key
 
 
+class PairThenNotAPairJob(jobs.BaseMapReduceOneOffJobManager):
+    """map yields a good pair, then a bare value, for explorations whose id
+    ends in 1; a good pair for the others."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        yield (item.id, 1)
+        if item.id.endswith('1'):
+            yield item.id
+
+    @staticmethod
+    def reduce(key, values):
+        yield key
+
+
 class WritingJob(jobs.BaseMapReduceOneOffJobManager):
     """A migration: map writes every user back with a normalised email."""
 

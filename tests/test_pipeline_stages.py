@@ -157,6 +157,18 @@ def test_map_stage_sends_values_that_are_not_pairs_to_errors(store):
             "yield (key, value) pairs")]), label='Errors')
 
 
+def test_map_stage_sends_none_of_a_models_pairs_if_one_is_bad(store):
+    _put_explorations(3)
+    with _pipeline() as p:
+        models, _ = p | model_io.ReadModels(
+            exp_models.ExplorationModel, store.url, 1)
+        pairs, errors = models | stages.MapModels(
+            sample_jobs.PairThenNotAPairJob, {}, store.url)
+        assert_that(pairs, equal_to([('exp-000', 1), ('exp-002', 1)]))
+        assert_that(errors | beam.Map(lambda e: (e.entity, e.error_type)),
+                    equal_to([('exp-001', 'MapError')]), label='Errors')
+
+
 def test_reduce_stage_gives_values_as_a_list_and_stringifies_output(store):
     groups = [('TextInput', iter(['e1 A', 'e2 A'])), ('Continue', ['e1 B'])]
     with _pipeline() as p:
