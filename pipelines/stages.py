@@ -5,7 +5,7 @@ A model whose map raises (or yields something that cannot cross the
 shuffle), or a key whose reduce raises, becomes an error record and the rest
 of the job goes on. Reduce runs with Beam's with_exception_handling(); map,
 which runs for every model, makes the same dead letter itself (see
-_MapFn.process). Each stage returns (results, errors).
+_MapFn.process_batch). Each stage returns (results, errors).
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ class _MapFn(_JobCodeFn):
                 del out[mark:]
                 try:
                     self._map_fresh_copy_into(model, out)
-                except Exception as e:  # A conflict retried in vain, ...
+                except Exception as e:  # Conflicts to the end, or a failure.
                     del out[mark:]
                     out.append(self._dead_letter(model, e))
                     dead += 1
