@@ -113,6 +113,10 @@ class _ReadKeyRangeFn(beam.DoFn):
                 try:
                     batch.append(from_stored(model_id, payload))
                 except Exception as e:  # Any bad row: report, go on.
+                    # Checked here too, so a range of bad rows that makes
+                    # no batch stays cancellable.
+                    if watch is not None:
+                        watch.check()
                     # Outputs of a batched DoFn are batches, errors too.
                     yield beam.pvalue.TaggedOutput(self.ERRORS, [
                         storage.JobErrorRecord(

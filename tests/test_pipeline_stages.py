@@ -125,6 +125,19 @@ def test_model_batches_report_their_stored_size_to_beam():
         converter.produce_batch(['xyz', 'xyz'])) > 0
 
 
+def test_a_canceled_read_stops_in_a_range_of_bad_rows(store):
+    # No model of the range is valid, so no batch is ever handed on: the
+    # read itself must notice the cancel.
+    _put_explorations(3)
+    with store._write() as conn:
+        conn.execute("UPDATE models SET data = '{broken'")
+    store.insert_run({'job_id': 'j1', 'job_type': 'T', 'state': 'canceled'})
+    with pytest.raises(Exception, match='job j1 was canceled'):
+        with _pipeline() as p:
+            _ = p | model_io.ReadModels(
+                exp_models.ExplorationModel, store.url, 1, job_id='j1')
+
+
 def test_map_stage_yields_the_jobs_pairs(store):
     models = [exp_models.ExplorationModel.from_stored(
         'e1', {'init_state_name': 'A', 'states': {
