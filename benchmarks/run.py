@@ -133,6 +133,11 @@ MULTI_PROCESSING_2 = ['--direct_running_mode=multi_processing',
                       '--direct_num_workers=2']
 
 
+def family_of(variant: str) -> Family:
+    """The family a variant belongs to."""
+    return FAMILIES[VARIANTS[variant][0]]
+
+
 def _job_class(name: str) -> type:
     from beam_jobs import jobs_registry
     from benchmarks import bench_jobs
@@ -150,7 +155,7 @@ def run_variant(variant: str, store: str, jsonl: str) -> dict[str, Any]:
     from benchmarks import mrjob_jobs
     from models import storage
     storage.set_default_store(store)
-    family = FAMILIES[VARIANTS[variant][0]]
+    family = family_of(variant)
     job_class = _job_class(family.job_class)
     start = time.perf_counter()
     if '-compiled' in variant or variant.startswith('cpu-'):
@@ -176,13 +181,13 @@ def run_variant(variant: str, store: str, jsonl: str) -> dict[str, Any]:
 
 
 def _run_compiled(variant: str, family: Family, job: type) -> list[str]:
-    # No options: the job runs as a user's would, in worker processes from
-    # PARALLEL_MIN_MODELS models on (see pipelines.options).
+    # No options: the job runs as a user's would, in worker processes when
+    # its estimated work calls for them (see pipelines.options).
     args: list[str] = []
     if variant.endswith('-in-process'):
         args = ['--direct_num_workers=1']
     elif variant.endswith('-2-workers'):
-        args = MULTI_PROCESSING_2
+        args = list(MULTI_PROCESSING_2)
     elif variant.startswith('cpu-'):
         args = ['--direct_running_mode=multi_processing',
                 '--direct_num_workers=%d' % int(variant.split('-')[1])]
@@ -310,20 +315,18 @@ def run_size(count: int, variants: list[str],
              repeat: int | None = None) -> list[dict[str, Any]]:
     from benchmarks import data
     stores: dict[str, tuple[str, str]] = {}  # dataset -> (store, jsonl)
-    for dataset in sorted({FAMILIES[VARIANTS[v][0]].dataset
-                           for v in variants}):
+    for dataset in sorted({family_of(v).dataset for v in variants}):
         print('N = %d: preparing %s...' % (count, dataset), file=sys.stderr,
               flush=True)
         store = data.ensure_store(DATA, count, dataset=dataset)
         jsonl = data.ensure_jsonl(store, dataset) if any(
-            v.endswith('-mrjob') and
-            FAMILIES[VARIANTS[v][0]].dataset == dataset
+            v.endswith('-mrjob') and family_of(v).dataset == dataset
             for v in variants) else ''
         stores[dataset] = store, jsonl
     rows = []
     for variant in variants:
         print('N = %d: %s...' % (count, variant), file=sys.stderr, flush=True)
-        store, jsonl = stores[FAMILIES[VARIANTS[variant][0]].dataset]
+        store, jsonl = stores[family_of(variant).dataset]
         runs = [measure(variant, store, jsonl)
                 for _ in range(repeats_for(count, repeat))]
         if len({r['digest'] for r in runs}) != 1:

@@ -222,8 +222,8 @@ def test_a_conflict_writes_nothing_of_the_batch(store):
 
 
 def test_stored_values_json_cannot_decode_fast_still_load():
-    # json.dumps writes NaN and integers beyond 64 bits; orjson refuses
-    # them, so from_stored falls back to json for such payloads.
+    # json.dumps writes NaN and integers beyond 64 bits; msgspec refuses
+    # NaN, so from_stored falls back to json for such payloads.
     model = exp_models.ExplorationModel.from_stored(
         'e1', '{"init_state_name": "A", "states_schema_version": '
         '123456789012345678901234567890, "tags": [NaN]}')
