@@ -158,6 +158,17 @@ def local_workers(options: beam_options.PipelineOptions) -> int:
     return direct.direct_num_workers or usable_cores()
 
 
+def runs_in_one_bundle(options: beam_options.PipelineOptions) -> bool:
+    """Whether every stage of a run with these options is one bundle in
+    this process: the local runner in_memory with one worker, where
+    redistributing a read's key ranges (a Reshuffle, a stage of its own)
+    cannot spread them over anything."""
+    direct = options.view_as(beam_options.DirectOptions)
+    return (is_local(options) and
+            direct.direct_running_mode != 'multi_processing' and
+            (direct.direct_num_workers or 1) == 1)
+
+
 def local_runner() -> fn_runner.FnApiRunner:
     """The runner for local runs and tests. It reads
     --direct_running_mode and --direct_num_workers from the options."""

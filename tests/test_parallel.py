@@ -3,9 +3,11 @@ large local runs use them by default."""
 
 from __future__ import annotations
 
+import apache_beam as beam
 import pytest
 
 from models import exp_models
+from pipelines import model_io
 from pipelines import options as pipeline_options
 from tests import sample_jobs
 
@@ -39,6 +41,24 @@ def test_in_memory_maps_every_model_in_this_process(store):
     _put_explorations(20)
     output = _run(sample_jobs.WorkerPidJob, [], 4)
     assert output == ["('pid', 20, 1)"]
+
+
+@pytest.mark.parametrize('args, reshuffled', [
+    ([], False),
+    (['--direct_num_workers=1'], False),
+    (MULTI_PROCESSING, True),
+    (['--direct_num_workers=2'], True),  # in_memory, two bundles.
+])
+def test_read_reshuffles_its_key_ranges_only_if_they_can_be_spread(
+        store_path, args, reshuffled):
+    # In one bundle the Reshuffle would only cost a stage.
+    pipeline = beam.Pipeline(runner=pipeline_options.local_runner(),
+                             options=pipeline_options.parse(args))
+    _ = pipeline | 'Read' >> model_io.read_models(
+        exp_models.ExplorationModel, store_path, 4)
+    names = [t.unique_name for t in
+             pipeline.to_runner_api().components.transforms.values()]
+    assert ('Read/ReshuffleRanges' in names) == reshuffled
 
 
 def test_large_runs_use_a_worker_per_core_by_default(store, monkeypatch):
