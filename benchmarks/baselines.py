@@ -196,9 +196,10 @@ def hand_written(store_path: str, job: str, job_id: str, num_splits: int,
     options = pipeline_options.parse(pipeline_args)
     with beam.Pipeline(runner=pipeline_options.local_runner(),
                        options=options) as p:
+        # Create reshuffles its elements itself (Beam's MaybeReshuffle, for
+        # more than one): a Reshuffle after it would be a second shuffle.
         pairs = (p
                  | 'Ranges' >> beam.Create(ranges)
-                 | 'Reshuffle' >> beam.Reshuffle()
                  | 'ReadPairs' >> beam.ParDo(
                      _ReadPairsFn(store_path, job) if job_class is None
                      else _ReadJobPairsFn(
