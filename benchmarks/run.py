@@ -11,9 +11,10 @@ own), the parent sampling the RSS of the child's whole process tree
 child's time for the run itself (the pipeline or loop, from the start of
 building it to its output being stored or returned), without the
 interpreter's start and imports, which are the same for every variant.
-Before any figure is printed, every variant of a job must have produced the
-same output (lines compared after sorting the values inside each line,
-which no variant orders).
+Each data file is read once before its variants run, so that every variant
+finds it in the page cache. Before any figure is printed, every variant of a
+job must have produced the same output (lines compared after sorting the
+values inside each line, which no variant orders).
 
 Each row also gives the CPU seconds the variant's process tree used, and
 "other load": the cores the rest of the machine kept busy meanwhile, on
@@ -323,6 +324,8 @@ def run_size(count: int, variants: list[str],
             v.endswith('-mrjob') and family_of(v).dataset == dataset
             for v in variants) else ''
         stores[dataset] = store, jsonl
+        for path in (store, jsonl):
+            warm_page_cache(path)
     rows = []
     for variant in variants:
         print('N = %d: %s...' % (count, variant), file=sys.stderr, flush=True)
@@ -348,6 +351,17 @@ def run_size(count: int, variants: list[str],
     for store, _ in stores.values():
         _clear_outputs(store)
     return rows
+
+
+def warm_page_cache(path: str) -> None:
+    """Reads the file once, so that no variant is timed reading it from
+    disk while the others find it in the page cache: the first run over
+    1,000,000 users counted its models in 1.1 s, the next in 0.06 s."""
+    if not path:
+        return
+    with open(path, 'rb', buffering=0) as f:
+        while f.read(1 << 22):
+            pass
 
 
 def _clear_outputs(store: str) -> None:
