@@ -11,10 +11,11 @@ own), the parent sampling the RSS of the child's whole process tree
 child's time for the run itself (the pipeline or loop, from the start of
 building it to its output being stored or returned), without the
 interpreter's start and imports, which are the same for every variant.
-Each data file is read once before its variants run, so that every variant
-finds it in the page cache. Before any figure is printed, every variant of a
-job must have produced the same output (lines compared after sorting the
-values inside each line, which no variant orders).
+Every run starts from the same store: each data file is read once before
+its variants run, so that every run finds it in the page cache, and each
+run's output is deleted after it. Before any figure is printed, every
+variant of a job must have produced the same output (lines compared after
+sorting the values inside each line, which no variant orders).
 
 Each row also gives the CPU seconds the variant's process tree used, and
 "other load": the cores the rest of the machine kept busy meanwhile, on
