@@ -1,5 +1,5 @@
-"""The benchmark's data: N generated explorations (large rows, about 2 KB of
-JSON each) or users (small rows, about 200 bytes) in a fresh SQLite store,
+"""The benchmark's data: N generated explorations (large rows, about 3.6 KB
+of JSON each) or users (small rows, about 225 bytes) in a fresh SQLite store,
 and the same rows exported as JSON lines for mrjob.
 
 Generating a million explorations takes minutes, so a store is cached under

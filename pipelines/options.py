@@ -82,9 +82,9 @@ def is_local(options: beam_options.PipelineOptions) -> bool:
 # A local run whose options do not say how to run uses worker processes,
 # one per core (up to its shard count), when its estimated work is at least
 # this many seconds of one core. Measured on these machines (2 cores): in
-# one process a run takes about its work + 0.4 s; on two workers about
-# 0.55 x its work + 2 s (each worker imports Beam, 0.6 s more with the gcp
-# extra installed, and the runner exchanges every stage with them). The
+# one process a run takes about its work + 0.2-0.3 s; on two workers about
+# 0.55 x its work + 1.5-2 s (each worker imports Beam, 0.6 s more with the
+# gcp extra installed, and the runner exchanges every stage with them). The
 # workers pay off from about 4 s of work; from 6 s on they save a second or
 # more. Figures: the README's *Running in parallel locally*.
 PARALLEL_MIN_WORK_SECONDS = 6.0
