@@ -1,12 +1,13 @@
 """Per-model and per-key errors of a run: turning Beam's dead-letter
 outputs into error records, and storing them.
 
-The map and reduce stages (and the Datastore read's conversion of entities)
-run their DoFns with Beam's ``with_exception_handling()``: an element whose
-processing raises goes to a dead-letter output as
-``(element, (exc_type, repr, traceback_lines))`` and the rest of the job
-goes on. The SQLite read reports bad rows itself (see model_io), since its
-input elements are whole key ranges.
+An element whose processing raises goes to a dead-letter output as
+``(element, (exc_type, repr, traceback_lines))``, the form of Beam's
+``with_exception_handling()``, and the rest of the job goes on: the
+Datastore read's conversion of entities uses Beam's wrapper, the map and
+reduce stages make the same dead letters themselves (a model for map, a key
+for reduce), and the SQLite read reports bad rows itself (see model_io),
+since its input elements are whole key ranges.
 """
 
 from __future__ import annotations
@@ -57,9 +58,8 @@ def map_error(bad: tuple[Any, ErrorInfo]) -> storage.JobErrorRecord:
 
 def reduce_error(job_name: str) -> Callable[[Any], storage.JobErrorRecord]:
     """A key whose reduce raised."""
-    def convert(bad: tuple[tuple[Any, Any], ErrorInfo]
-                ) -> storage.JobErrorRecord:
-        (key, _), info = bad
+    def convert(bad: tuple[Any, ErrorInfo]) -> storage.JobErrorRecord:
+        key, info = bad
         return storage.JobErrorRecord(
             'reduce', job_name, repr(key), *describe(info))
     return convert

@@ -3,15 +3,15 @@ and turning what reduce yields into output rows.
 
 A model whose map raises (or yields something that cannot cross the
 shuffle), or a key whose reduce raises, becomes an error record and the rest
-of the job goes on. Reduce runs with Beam's with_exception_handling(); map,
-which runs for every model, makes the same dead letter itself (see
-_MapFn.process_batch). Each stage returns (results, errors).
+of the job goes on. Both stages make the dead letter of Beam's
+with_exception_handling() themselves (see _MapFn._dead_letter). Each stage
+returns (results, errors).
 """
 
 from __future__ import annotations
 
 import traceback
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Mapping
 
 import apache_beam as beam
 from apache_beam import coders
@@ -59,16 +59,14 @@ class _JobCodeFn(beam.DoFn):
         # worker processes that never saw the launcher's settings.
         storage.set_default_store(self._store_url)
 
-    def _call(self, method: Any, *args: Any) -> Iterator[Any]:
-        """Iterates what method(*args) yields with the run's parameters
-        active for get_mapper_param; they are cleared even if it raises."""
-        token = mapper_context.activate(*self._active)
-        try:
-            results = method(*args)
-            if results is not None:
-                yield from results
-        finally:
-            mapper_context.deactivate(token)
+    def start_bundle(self) -> None:
+        # The run's parameters stay active for the whole bundle, which one
+        # thread processes: activating them around each call cost about 5%
+        # of a run over small models.
+        self._bundle_token = mapper_context.activate(*self._active)
+
+    def finish_bundle(self) -> None:
+        mapper_context.deactivate(self._bundle_token)
 
 
 class _MapFn(_JobCodeFn):
@@ -104,16 +102,13 @@ class _MapFn(_JobCodeFn):
     DEAD_LETTER = 'bad'
 
     def start_bundle(self) -> None:
+        super().start_bundle()
         # Summed here and added to the counter once per bundle, rather than
         # a call into Beam's metrics for every model.
         self._emitted_in_bundle = 0
-        # The run's parameters stay active for the whole bundle, which one
-        # thread processes: activating them around each map call cost
-        # about 5% of a run over small models.
-        self._bundle_token = mapper_context.activate(*self._active)
 
     def finish_bundle(self) -> None:
-        mapper_context.deactivate(self._bundle_token)
+        super().finish_bundle()
         if self._emitted_in_bundle:
             self._emitted.inc(self._emitted_in_bundle)
             self._emitted_in_bundle = 0
@@ -227,22 +222,53 @@ class _MapFn(_JobCodeFn):
 
 
 class _ReduceFn(_JobCodeFn):
-    def __init__(self, job_class: type, params: Mapping[str, Any],
-                 store_url: str) -> None:
-        super().__init__(job_class, params, store_url)
-        self._keys = metrics.counter(metrics.KEYS_REDUCED)
+    """Calls the job's reduce on each (key, values) group.
 
-    def process(
-            self, group: tuple[Any, Iterable[Any]]
-    ) -> Iterator[tuple[str, int, str]]:
+    A key whose reduce raises becomes a dead letter, its lines all or none,
+    as with Beam's with_exception_handling(); made here for the same reason
+    as map's (see _MapFn._dead_letter), and because a job may have a key per
+    model. Cancellation is checked before each key, outside the try.
+    """
+
+    DEAD_LETTER = 'bad'
+
+    def __init__(self, job_class: type, params: Mapping[str, Any],
+                 store_url: str, job_id: str | None = None) -> None:
+        super().__init__(job_class, params, store_url)
+        self._watch = (None if job_id is None else
+                       run_control.CancellationWatch(
+                           self._store_url, job_id))
+        self._keys = metrics.counter(metrics.KEYS_REDUCED)
+        self._keys_in_bundle = 0
+
+    def start_bundle(self) -> None:
+        super().start_bundle()
+        self._keys_in_bundle = 0  # As in _MapFn: one counter call a bundle.
+
+    def finish_bundle(self) -> None:
+        super().finish_bundle()
+        if self._keys_in_bundle:
+            self._keys.inc(self._keys_in_bundle)
+            self._keys_in_bundle = 0
+
+    def process(self, group: tuple[Any, Iterable[Any]]) -> list[Any]:
+        if self._watch is not None:
+            self._watch.check()
         key, values = group
-        self._keys.inc()
-        sort_key = output_sort_key(key)
-        # The old framework handed reduce a list, so `yield (key, values)`
-        # prints the values; a lazy Beam iterable would print as an object.
-        for index, value in enumerate(
-                self._call(self._job_class.reduce, key, list(values))):
-            yield sort_key, index, str(value)
+        self._keys_in_bundle += 1
+        try:
+            # The old framework handed reduce a list, so `yield (key,
+            # values)` prints the values; a lazy Beam iterable would print
+            # as an object.
+            results = self._job_class.reduce(key, list(values))
+            if results is None:
+                return []
+            sort_key = output_sort_key(key)
+            return [(sort_key, index, str(value))
+                    for index, value in enumerate(results)]
+        except Exception as e:  # Whatever reduce raises: this key's error.
+            return [beam.pvalue.TaggedOutput(self.DEAD_LETTER, (
+                key, (type(e), repr(e), traceback.format_exception(e))))]
 
 
 class MapModels(beam.PTransform):
@@ -275,21 +301,14 @@ class ReduceGroups(beam.PTransform):
                  store_url: str, job_id: str | None = None) -> None:
         super().__init__()
         self._job_name = job_class.__name__
-        self._fn = _ReduceFn(job_class, params, store_url)
-        self._store_url = storage.normalize_store_url(store_url)
-        self._job_id = job_id
+        self._fn = _ReduceFn(job_class, params, store_url, job_id)
 
     def expand(self, groups: beam.PCollection
                ) -> tuple[beam.PCollection, beam.PCollection]:
-        if self._job_id is not None:
-            # Outside the exception handling below: a cancel must stop the
-            # pipeline, not become one key's error.
-            groups = groups | 'CheckCanceled' >> run_control.CheckCanceled(
-                self._store_url, self._job_id)
-        rows, bad = groups | 'CallReduce' >> beam.ParDo(
-            self._fn).with_exception_handling()
-        return rows, bad | 'DescribeErrors' >> beam.Map(
-            errors.reduce_error(self._job_name))
+        results = groups | 'CallReduce' >> beam.ParDo(
+            self._fn).with_outputs(_ReduceFn.DEAD_LETTER, main='rows')
+        return results.rows, results[_ReduceFn.DEAD_LETTER] | (
+            'DescribeErrors' >> beam.Map(errors.reduce_error(self._job_name)))
 
 
 def _short_repr(value: Any, limit: int = 80) -> str:

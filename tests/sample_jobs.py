@@ -208,7 +208,7 @@ class UntravelableJob(jobs.BaseMapReduceOneOffJobManager):
 
 
 class FailingReduceJob(jobs.BaseMapReduceOneOffJobManager):
-    """reduce raises for one key."""
+    """reduce raises for one key, after yielding a line for it."""
 
     @classmethod
     def entity_classes_to_map_over(cls):
@@ -221,6 +221,7 @@ class FailingReduceJob(jobs.BaseMapReduceOneOffJobManager):
     @staticmethod
     def reduce(key, values):
         if key == '3':
+            yield (key, 'a line before the failure')
             raise KeyError('no total for %s' % key)
         yield (key, len(values))
 

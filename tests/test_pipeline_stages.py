@@ -194,6 +194,29 @@ def test_reduce_stage_gives_values_as_a_list_and_stringifies_output(store):
             ("'Continue'", 0, "('Continue', ['e1 B'])")]))
 
 
+def test_reduce_stage_sends_a_failing_keys_lines_to_errors_not_output(
+        store):
+    groups = [('1', ['e1']), ('3', ['e3', 'f3'])]
+    with _pipeline() as p:
+        rows, errors = (p | beam.Create(groups, reshuffle=False)
+                        | stages.ReduceGroups(
+                            sample_jobs.FailingReduceJob, {}, store.url))
+        assert_that(rows, equal_to([("'1'", 0, "('1', 1)")]))
+        assert_that(errors | beam.Map(lambda e: e[:5]), equal_to([(
+            'reduce', 'FailingReduceJob', "'3'", 'KeyError',
+            "'no total for 3'")]), label='Errors')
+
+
+def test_a_canceled_reduce_stops_the_pipeline_instead_of_erring(store):
+    store.insert_run({'job_id': 'j1', 'job_type': 'T', 'state': 'canceled'})
+    with pytest.raises(Exception, match='job j1 was canceled'):
+        with _pipeline() as p:
+            _ = (p | beam.Create([('k', [1])], reshuffle=False)
+                 | stages.ReduceGroups(
+                     exp_jobs_one_off.InteractionAuditOneOffJob, {},
+                     store.url, job_id='j1'))
+
+
 def test_write_job_output_stores_rows(store):
     rows = [("'k%d'" % (n % 3), n, 'line %d' % n) for n in range(1200)]
     with _pipeline() as p:
