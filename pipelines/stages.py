@@ -33,6 +33,17 @@ MAX_CONFLICT_RETRIES = 5
 _SIMPLE_TYPES = frozenset({str, int, float, bool, type(None), bytes})
 
 
+def _is_simple_tuple(value: Any) -> bool:
+    """Whether value is a tuple of _SIMPLE_TYPES values, which encodes and
+    pickles like them: a common key, cheaper to check than to encode."""
+    if type(value) is not tuple:
+        return False
+    for item in value:
+        if type(item) not in _SIMPLE_TYPES:
+            return False
+    return True
+
+
 class MapError(TypeError):
     """A job's map yielded something the framework cannot group."""
 
@@ -167,11 +178,11 @@ class _MapFn(_JobCodeFn):
                     'pairs' % (self._job_class.__name__, model.kind(),
                                model.id, _short_repr(item)))
             key = item[0]
-            if type(key) not in simple:
+            if type(key) not in simple and not _is_simple_tuple(key):
                 self._check_encodes(model, 'key', key, self._key_coder)
-            if type(item[1]) not in simple:
-                self._check_encodes(model, 'value', item[1],
-                                    self._value_coder)
+            value = item[1]
+            if type(value) not in simple and not _is_simple_tuple(value):
+                self._check_encodes(model, 'value', value, self._value_coder)
             append((key, item) if keep_key else item)
 
     def _dead_letter(self, model: base_models.BaseModel,

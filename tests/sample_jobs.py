@@ -195,6 +195,10 @@ class UntravelableJob(jobs.BaseMapReduceOneOffJobManager):
     def map(item):
         if item.id == 'bad-key':
             yield (object(), 1)
+        elif item.id == 'bad-tuple-key':
+            yield (('fine', object()), 1)
+        elif item.id == 'tuple-key':
+            yield (('fine', 1, None), item.id)
         elif item.id == 'bad-value':
             yield ('key', lambda: 1)
         elif item.id == 'not-a-pair':

@@ -97,18 +97,23 @@ def test_failing_reduce_is_recorded_per_key(store):
 
 
 def test_values_that_cannot_travel_are_reported_per_model(store):
-    _explorations(['bad-key', 'bad-value', 'not-a-pair', 'ok-1', 'ok-2'])
+    _explorations(['bad-key', 'bad-tuple-key', 'bad-value', 'not-a-pair',
+                   'ok-1', 'ok-2', 'tuple-key'])
     job = sample_jobs.UntravelableJob
     job_id = job.create_new()
     job.enqueue(job_id)
     assert job.get_status_code(job_id) == 'completed'
-    assert job.get_output(job_id) == ["('fine', ['ok-1', 'ok-2'])"]
+    assert job.get_output(job_id) == [
+        "('fine', ['ok-1', 'ok-2'])", "(('fine', 1, None), ['tuple-key'])"]
     errors = {e.entity: e.message for e in job.get_errors(job_id)}
     assert errors['bad-key'].startswith(
         "UntravelableJob.map(ExplorationModel 'bad-key') yielded a key "
         "<object object at")
     assert 'a key needs a deterministic encoding for GroupByKey' in (
         errors['bad-key'])
+    assert errors['bad-tuple-key'].startswith(
+        "UntravelableJob.map(ExplorationModel 'bad-tuple-key') yielded a key "
+        "('fine', <object object at")
     assert errors['bad-value'].startswith(
         "UntravelableJob.map(ExplorationModel 'bad-value') yielded a value "
         "<function")
