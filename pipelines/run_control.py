@@ -36,6 +36,11 @@ class CancellationWatch:
         self._interval = interval
         self._next_check = 0.0
 
+    @property
+    def interval(self) -> float:
+        """Seconds between two reads of the run's state."""
+        return self._interval
+
     def check(self) -> None:
         now = time.monotonic()
         if now < self._next_check:

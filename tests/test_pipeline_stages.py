@@ -11,10 +11,12 @@ from apache_beam.testing.util import equal_to
 
 from beam_jobs import exp_jobs_one_off
 from models import exp_models
+from models import storage
 from pipelines import compiler
 from pipelines import model_batches
 from pipelines import model_io
 from pipelines import options as pipeline_options
+from pipelines import run_control
 from pipelines import stages
 from tests import sample_jobs
 
@@ -180,6 +182,35 @@ def test_map_stage_sends_none_of_a_models_pairs_if_one_is_bad(store):
         assert_that(pairs, equal_to([('exp-000', 1), ('exp-002', 1)]))
         assert_that(errors | beam.Map(lambda e: (e.entity, e.error_type)),
                     equal_to([('exp-001', 'MapError')]), label='Errors')
+
+
+class _CancelsAtE1Job(sample_jobs.ParamJob):
+    """Cancels run j1 from inside its map, at model e1."""
+
+    mapped: list[str] = []
+
+    @staticmethod
+    def map(item):
+        _CancelsAtE1Job.mapped.append(item.id)
+        if item.id == 'e1':
+            storage.get_store().update_run('j1', {'state': 'canceled'})
+        yield ('k', item.id)
+
+
+def test_map_checks_for_a_cancel_before_each_model_of_a_first_batch(store):
+    # Until a batch shows that maps are fast, a cancel must not wait for
+    # the rest of the batch: a slow map would make that wait long.
+    store.insert_run({'job_id': 'j1', 'job_type': 'T', 'state': 'started'})
+    models = [exp_models.ExplorationModel(id='e%d' % i, init_state_name='A')
+              for i in range(4)]
+    fn = stages._MapFn(_CancelsAtE1Job, {}, store.url, job_id='j1')
+    fn._watch = run_control.CancellationWatch(store.url, 'j1', interval=0)
+    fn.setup()
+    fn.start_bundle()
+    _CancelsAtE1Job.mapped = []
+    with pytest.raises(run_control.RunCanceledError):
+        fn.process_batch(model_batches.ModelBatch(models))
+    assert _CancelsAtE1Job.mapped == ['e0', 'e1']
 
 
 def test_reduce_stage_gives_values_as_a_list_and_stringifies_output(store):
