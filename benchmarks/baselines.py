@@ -62,6 +62,12 @@ def domain_map(model_id: str, data: dict) -> Iterator[tuple[str, int]]:
     yield domain.lower() or '(no domain)', 1
 
 
+def state_count_map(model_id: str, data: dict) -> Iterator[tuple[str, int]]:
+    if data.get('deleted'):
+        return
+    yield model_id, len(data['states'])
+
+
 class Job(NamedTuple):
     """A job as the baselines run it: the kind it reads, its map on
     (id, decoded row) and its reduce."""
@@ -75,6 +81,7 @@ JOBS: dict[str, Job] = {
     'audit': Job('ExplorationModel', audit_map, audit_reduce),
     'count': Job('ExplorationModel', count_map, count_reduce),
     'domains': Job('UserSettingsModel', domain_map, count_reduce),
+    'states': Job('ExplorationModel', state_count_map, count_reduce),
 }
 
 

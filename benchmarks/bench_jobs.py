@@ -41,3 +41,23 @@ class CpuHeavyCountOneOffJob(jobs.BaseMapReduceOneOffJobManager):
     @staticmethod
     def reduce(key, values):
         yield '%s: %d' % (key, sum(values))
+
+
+class StateCountOneOffJob(jobs.BaseMapReduceOneOffJobManager):
+    """How many states each live exploration has: a key per model, no
+    combiner, so the run's time includes a reduce call and an output line
+    for every model."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        if item.deleted:
+            return
+        yield (item.id, len(item.states))
+
+    @staticmethod
+    def reduce(key, values):
+        yield '%s: %d' % (key, sum(values))

@@ -59,8 +59,24 @@ class MREmailDomainCount(_MRCount):
         yield domain.lower() or '(no domain)', 1
 
 
+class MRStateCount(MRJob):
+    """A key per exploration, no combiner."""
+
+    INPUT_PROTOCOL = RawValueProtocol
+    OUTPUT_PROTOCOL = RawValueProtocol
+
+    def mapper(self, _, line):
+        data = orjson.loads(line)
+        if data.get('deleted'):
+            return
+        yield data['id'], len(data['states'])
+
+    def reducer(self, key, values):
+        yield None, '%s: %d' % (key, sum(values))
+
+
 JOBS = {'audit': MRInteractionAudit, 'count': MRInteractionCount,
-        'domains': MREmailDomainCount}
+        'domains': MREmailDomainCount, 'states': MRStateCount}
 
 
 def run_inline(job: str, jsonl_path: str) -> list[str]:

@@ -95,6 +95,17 @@ VARIANTS: dict[str, tuple[str, str]] = {
         'CombinePerKey'),
     'domains-loop': ('domains', 'the same, plain Python loop'),
     'domains-mrjob': ('domains', 'the same, mrjob inline, combiner'),
+    'states-compiled': (
+        'states', 'StateCountOneOffJob (a key per model), compiled'),
+    'states-compiled-in-process': (
+        'states', 'the compiled job, in one process '
+        '(--direct_num_workers=1)'),
+    'states-beam': ('states', 'the same, hand-written Beam, GroupByKey'),
+    'states-beam-jobcode': (
+        'states', "the same, hand-written Beam calling the job's "
+        'map/reduce'),
+    'states-loop': ('states', 'the same, plain Python loop'),
+    'states-mrjob': ('states', 'the same, mrjob inline'),
     'cpu-1-worker': (
         'cpu', 'CpuHeavyCountOneOffJob, multi_processing, 1 worker'),
     'cpu-2-workers': (
@@ -125,6 +136,8 @@ FAMILIES: dict[str, Family] = {
                      8, False),
     'domains': Family('domains', 'EmailDomainCountOneOffJob', 'users', 8,
                       True),
+    'states': Family('states', 'StateCountOneOffJob', 'explorations', 8,
+                     False),
     'cpu': Family('count', 'CpuHeavyCountOneOffJob', 'explorations', 8,
                   True),
 }
@@ -143,8 +156,9 @@ def family_of(variant: str) -> Family:
 def _job_class(name: str) -> type:
     from beam_jobs import jobs_registry
     from benchmarks import bench_jobs
-    if name == bench_jobs.CpuHeavyCountOneOffJob.__name__:
-        return bench_jobs.CpuHeavyCountOneOffJob
+    bench_job = getattr(bench_jobs, name, None)
+    if bench_job is not None:
+        return bench_job
     return jobs_registry.get_job_class_by_name(name)
 
 
@@ -419,7 +433,7 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     checks = []
     for count in sorted({r['models'] for r in rows}):
-        for family in ('audit', 'count', 'nocomb', 'domains'):
+        for family in ('audit', 'count', 'nocomb', 'domains', 'states'):
             compiled = get(count, family + '-compiled')
             beam_row = get(count, family + '-beam')
             if compiled and beam_row:
