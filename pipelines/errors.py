@@ -1,19 +1,19 @@
-"""Per-model and per-key errors of a run: turning Beam's dead-letter
-outputs into error records, and storing them.
+"""Per-model and per-key errors of a run: describing them as error records,
+and storing them.
 
-An element whose processing raises goes to a dead-letter output as
-``(element, (exc_type, repr, traceback_lines))``, the form of Beam's
-``with_exception_handling()``, and the rest of the job goes on: the
-Datastore read's conversion of entities uses Beam's wrapper, the map and
-reduce stages make the same dead letters themselves (a model for map, a key
-for reduce), and the SQLite read reports bad rows itself (see model_io),
-since its input elements are whole key ranges.
+A model or key whose processing raises becomes a JobErrorRecord on an error
+output, and the rest of the job goes on. The SQLite read, the map and the
+reduce stage make their records themselves (see model_io and stages); the
+Datastore read's conversion of entities runs under Beam's
+``with_exception_handling()``, whose dead letters
+``(element, (exc_type, repr, traceback_lines))`` describe() turns into the
+parts of a record.
 """
 
 from __future__ import annotations
 
 import traceback
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import apache_beam as beam
 
@@ -47,22 +47,6 @@ def describe_exception(error: BaseException) -> tuple[str, str, str]:
     """(error type, message, traceback tail) of an exception caught here."""
     return describe((type(error), repr(error),
                      traceback.format_exception(error)))
-
-
-def map_error(bad: tuple[Any, ErrorInfo]) -> storage.JobErrorRecord:
-    """A model whose map raised or yielded something that cannot travel."""
-    model, info = bad
-    return storage.JobErrorRecord(
-        'map', model.kind(), model.id, *describe(info))
-
-
-def reduce_error(job_name: str) -> Callable[[Any], storage.JobErrorRecord]:
-    """A key whose reduce raised."""
-    def convert(bad: tuple[Any, ErrorInfo]) -> storage.JobErrorRecord:
-        key, info = bad
-        return storage.JobErrorRecord(
-            'reduce', job_name, repr(key), *describe(info))
-    return convert
 
 
 class _WriteErrorsFn(batched_write.BatchedStoreWriteFn):

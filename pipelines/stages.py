@@ -3,15 +3,14 @@ and turning what reduce yields into output rows.
 
 A model whose map raises (or yields something that cannot cross the
 shuffle), or a key whose reduce raises, becomes an error record and the rest
-of the job goes on. Both stages make the dead letter of Beam's
-with_exception_handling() themselves (see _MapFn._dead_letter). Each stage
-returns (results, errors).
+of the job goes on. Each stage returns (results, error records); both make
+their error records themselves, as Beam's with_exception_handling() would
+make its dead letters (see _MapFn._error).
 """
 
 from __future__ import annotations
 
 import time
-import traceback
 from typing import Any, Iterable, Mapping
 
 import apache_beam as beam
@@ -112,7 +111,7 @@ class _MapFn(_JobCodeFn):
         self._key_coder = self._value_coder.as_deterministic_coder(
             '%s/Map' % self._job_class.__name__)
 
-    DEAD_LETTER = 'bad'
+    ERRORS = 'errors'
 
     def start_bundle(self) -> None:
         super().start_bundle()
@@ -165,12 +164,12 @@ class _MapFn(_JobCodeFn):
                     self._map_fresh_copy_into(model, out)
                 except Exception as e:  # Conflicts to the end, or a failure.
                     del out[mark:]
-                    out.append(self._dead_letter(model, e))
+                    out.append(self._error(model, e))
                     dead += 1
             except Exception as e:  # Whatever map raises, or a bad pair.
                 # A model's pairs go out all or none.
                 del out[mark:]
-                out.append(self._dead_letter(model, e))
+                out.append(self._error(model, e))
                 dead += 1
         if watch is not None:
             self._check_each_model = (
@@ -202,13 +201,14 @@ class _MapFn(_JobCodeFn):
                 self._check_encodes(model, 'value', value, self._value_coder)
             append((key, item) if keep_key else item)
 
-    def _dead_letter(self, model: base_models.BaseModel,
-                     e: Exception) -> beam.pvalue.TaggedOutput:
-        # The dead letter of Beam's with_exception_handling(), made here:
-        # Beam's wrapper cost about 4 us per model (its __getattribute__
-        # runs on every attribute access), 7% of this job's time.
-        return beam.pvalue.TaggedOutput(self.DEAD_LETTER, (
-            model, (type(e), repr(e), traceback.format_exception(e))))
+    def _error(self, model: base_models.BaseModel,
+               e: Exception) -> beam.pvalue.TaggedOutput:
+        # Made here rather than by Beam's with_exception_handling(), whose
+        # wrapper cost about 4 us per model (its __getattribute__ runs on
+        # every attribute access), 7% of this job's time; and as a record,
+        # so that no step of its own describes it.
+        return beam.pvalue.TaggedOutput(self.ERRORS, storage.JobErrorRecord(
+            'map', model.kind(), model.id, *errors.describe_exception(e)))
 
     def _map_fresh_copy_into(self, model: base_models.BaseModel,
                              out: list[Any]) -> None:
@@ -252,13 +252,13 @@ class _MapFn(_JobCodeFn):
 class _ReduceFn(_JobCodeFn):
     """Calls the job's reduce on each (key, values) group.
 
-    A key whose reduce raises becomes a dead letter, its lines all or none,
-    as with Beam's with_exception_handling(); made here for the same reason
-    as map's (see _MapFn._dead_letter), and because a job may have a key per
-    model. Cancellation is checked before each key, outside the try.
+    A key whose reduce raises becomes an error record and none of its lines
+    are output, as with Beam's with_exception_handling(); made here for the
+    same reasons as map's (see _MapFn._error), and because a job may have a
+    key per model. Cancellation is checked before each key, outside the try.
     """
 
-    DEAD_LETTER = 'bad'
+    ERRORS = 'errors'
 
     def __init__(self, job_class: type, params: Mapping[str, Any],
                  store_url: str, job_id: str | None = None) -> None:
@@ -295,12 +295,14 @@ class _ReduceFn(_JobCodeFn):
             return [(sort_key, index, str(value))
                     for index, value in enumerate(results)]
         except Exception as e:  # Whatever reduce raises: this key's error.
-            return [beam.pvalue.TaggedOutput(self.DEAD_LETTER, (
-                key, (type(e), repr(e), traceback.format_exception(e))))]
+            return [beam.pvalue.TaggedOutput(self.ERRORS, storage.JobErrorRecord(
+                'reduce', self._job_class.__name__, repr(key),
+                *errors.describe_exception(e)))]
 
 
 class MapModels(beam.PTransform):
-    """models -> (the (key, value) pairs the job's map yields, errors).
+    """models -> (the (key, value) pairs the job's map yields, the
+    JobErrorRecords of the models whose map failed).
 
     With keep_key, each pair comes as (key, (key, value)), the form the
     job's combiner takes (see combiners.CombinePairs), without a step of its
@@ -316,27 +318,25 @@ class MapModels(beam.PTransform):
     def expand(self, models: beam.PCollection
                ) -> tuple[beam.PCollection, beam.PCollection]:
         results = models | 'CallMap' >> beam.ParDo(self._fn).with_outputs(
-            _MapFn.DEAD_LETTER, main='pairs')
-        return results.pairs, results[_MapFn.DEAD_LETTER] | (
-            'DescribeErrors' >> beam.Map(errors.map_error))
+            _MapFn.ERRORS, main='pairs')
+        return results.pairs, results[_MapFn.ERRORS]
 
 
 class ReduceGroups(beam.PTransform):
-    """(key, values) groups -> (output rows (sort_key, index, line), errors);
-    a line is the str() of a value the job's reduce yielded."""
+    """(key, values) groups -> (output rows (sort_key, index, line), the
+    JobErrorRecords of the keys whose reduce failed); a line is the str() of
+    a value the job's reduce yielded."""
 
     def __init__(self, job_class: type, params: Mapping[str, Any],
                  store_url: str, job_id: str | None = None) -> None:
         super().__init__()
-        self._job_name = job_class.__name__
         self._fn = _ReduceFn(job_class, params, store_url, job_id)
 
     def expand(self, groups: beam.PCollection
                ) -> tuple[beam.PCollection, beam.PCollection]:
         results = groups | 'CallReduce' >> beam.ParDo(
-            self._fn).with_outputs(_ReduceFn.DEAD_LETTER, main='rows')
-        return results.rows, results[_ReduceFn.DEAD_LETTER] | (
-            'DescribeErrors' >> beam.Map(errors.reduce_error(self._job_name)))
+            self._fn).with_outputs(_ReduceFn.ERRORS, main='rows')
+        return results.rows, results[_ReduceFn.ERRORS]
 
 
 def _short_repr(value: Any, limit: int = 80) -> str:
