@@ -57,13 +57,27 @@ def output_sort_key(key: Any) -> str:
 
 class _JobCodeFn(beam.DoFn):
     """Runs job code with the run's parameters and store active, in
-    whichever process the element lands in."""
+    whichever process the element lands in.
+
+    Failures go to the ERRORS output as JobErrorRecords. A subclass adds to
+    _counted_in_bundle what its counter counts; the sum goes to the counter
+    once per bundle, rather than a call into Beam's metrics per element.
+    """
+
+    ERRORS = 'errors'
 
     def __init__(self, job_class: type, params: Mapping[str, Any],
-                 store_url: str) -> None:
+                 store_url: str, job_id: str | None,
+                 counter_name: str) -> None:
         self._job_class = job_class
         self._active = (job_class.__name__, dict(params))
         self._store_url = storage.normalize_store_url(store_url)
+        # A run with no job id (a stage used on its own) is never canceled.
+        self._watch = (None if job_id is None else
+                       run_control.CancellationWatch(
+                           self._store_url, job_id))
+        self._counter = metrics.counter(counter_name)
+        self._counted_in_bundle = 0
 
     def setup(self) -> None:
         # Models that job code reads or puts use the run's store, also in
@@ -75,9 +89,13 @@ class _JobCodeFn(beam.DoFn):
         # thread processes: activating them around each call cost about 5%
         # of a run over small models.
         self._bundle_token = mapper_context.activate(*self._active)
+        self._counted_in_bundle = 0
 
     def finish_bundle(self) -> None:
         mapper_context.deactivate(self._bundle_token)
+        if self._counted_in_bundle:
+            self._counter.inc(self._counted_in_bundle)
+            self._counted_in_bundle = 0
 
 
 class _MapFn(_JobCodeFn):
@@ -90,16 +108,12 @@ class _MapFn(_JobCodeFn):
     def __init__(self, job_class: type, params: Mapping[str, Any],
                  store_url: str, keep_key: bool = False,
                  job_id: str | None = None) -> None:
-        super().__init__(job_class, params, store_url)
+        super().__init__(job_class, params, store_url, job_id,
+                         metrics.VALUES_EMITTED)
         self._keep_key = keep_key
-        # Checked before each batch of models, and before each model while
-        # maps are slow (see process_batch).
-        self._watch = (None if job_id is None else
-                       run_control.CancellationWatch(
-                           self._store_url, job_id))
+        # The watch is checked before each batch of models, and before each
+        # model while maps are slow (see process_batch).
         self._check_each_model = True
-        self._emitted = metrics.counter(metrics.VALUES_EMITTED)
-        self._emitted_in_bundle = 0
         self._key_coder: coders.Coder | None = None
         self._value_coder: coders.Coder | None = None
 
@@ -111,20 +125,9 @@ class _MapFn(_JobCodeFn):
         self._key_coder = self._value_coder.as_deterministic_coder(
             '%s/Map' % self._job_class.__name__)
 
-    ERRORS = 'errors'
-
     def start_bundle(self) -> None:
         super().start_bundle()
-        # Summed here and added to the counter once per bundle, rather than
-        # a call into Beam's metrics for every model.
-        self._emitted_in_bundle = 0
         self._check_each_model = True  # Until a batch shows maps are fast.
-
-    def finish_bundle(self) -> None:
-        super().finish_bundle()
-        if self._emitted_in_bundle:
-            self._emitted.inc(self._emitted_in_bundle)
-            self._emitted_in_bundle = 0
 
     def get_input_batch_type(self, input_element_type: Any) -> Any:
         return model_batches.ModelBatch
@@ -174,7 +177,7 @@ class _MapFn(_JobCodeFn):
         if watch is not None:
             self._check_each_model = (
                 time.monotonic() - started >= watch.interval)
-        self._emitted_in_bundle += len(out) - dead
+        self._counted_in_bundle += len(out) - dead
         return out
 
     def _map_into(self, model: base_models.BaseModel, out: list[Any]) -> None:
@@ -258,32 +261,16 @@ class _ReduceFn(_JobCodeFn):
     key per model. Cancellation is checked before each key, outside the try.
     """
 
-    ERRORS = 'errors'
-
     def __init__(self, job_class: type, params: Mapping[str, Any],
                  store_url: str, job_id: str | None = None) -> None:
-        super().__init__(job_class, params, store_url)
-        self._watch = (None if job_id is None else
-                       run_control.CancellationWatch(
-                           self._store_url, job_id))
-        self._keys = metrics.counter(metrics.KEYS_REDUCED)
-        self._keys_in_bundle = 0
-
-    def start_bundle(self) -> None:
-        super().start_bundle()
-        self._keys_in_bundle = 0  # As in _MapFn: one counter call a bundle.
-
-    def finish_bundle(self) -> None:
-        super().finish_bundle()
-        if self._keys_in_bundle:
-            self._keys.inc(self._keys_in_bundle)
-            self._keys_in_bundle = 0
+        super().__init__(job_class, params, store_url, job_id,
+                         metrics.KEYS_REDUCED)
 
     def process(self, group: tuple[Any, Iterable[Any]]) -> list[Any]:
         if self._watch is not None:
             self._watch.check()
         key, values = group
-        self._keys_in_bundle += 1
+        self._counted_in_bundle += 1
         try:
             # The old framework handed reduce a list, so `yield (key,
             # values)` prints the values; a lazy Beam iterable would print
@@ -295,9 +282,10 @@ class _ReduceFn(_JobCodeFn):
             return [(sort_key, index, str(value))
                     for index, value in enumerate(results)]
         except Exception as e:  # Whatever reduce raises: this key's error.
-            return [beam.pvalue.TaggedOutput(self.ERRORS, storage.JobErrorRecord(
-                'reduce', self._job_class.__name__, repr(key),
-                *errors.describe_exception(e)))]
+            return [beam.pvalue.TaggedOutput(
+                self.ERRORS, storage.JobErrorRecord(
+                    'reduce', self._job_class.__name__, repr(key),
+                    *errors.describe_exception(e)))]
 
 
 class MapModels(beam.PTransform):
