@@ -12,10 +12,14 @@ from mrjob.job import MRJob
 from mrjob.protocol import RawValueProtocol
 
 
-class MRInteractionAudit(MRJob):
+class _RawLinesJob(MRJob):
+    """Reads the exported rows as raw lines and writes raw output lines."""
+
     INPUT_PROTOCOL = RawValueProtocol
     OUTPUT_PROTOCOL = RawValueProtocol
 
+
+class MRInteractionAudit(_RawLinesJob):
     def mapper(self, _, line):
         data = orjson.loads(line)
         if data.get('deleted'):
@@ -28,11 +32,8 @@ class MRInteractionAudit(MRJob):
         yield None, str((key, list(values)))
 
 
-class _MRCount(MRJob):
+class _MRCount(_RawLinesJob):
     """A count: the mapper yields (key, 1) pairs, summed by a combiner."""
-
-    INPUT_PROTOCOL = RawValueProtocol
-    OUTPUT_PROTOCOL = RawValueProtocol
 
     def combiner(self, key, values):
         yield key, sum(values)
@@ -59,11 +60,8 @@ class MREmailDomainCount(_MRCount):
         yield domain.lower() or '(no domain)', 1
 
 
-class MRStateCount(MRJob):
+class MRStateCount(_RawLinesJob):
     """A key per exploration, no combiner."""
-
-    INPUT_PROTOCOL = RawValueProtocol
-    OUTPUT_PROTOCOL = RawValueProtocol
 
     def mapper(self, _, line):
         data = orjson.loads(line)
