@@ -22,6 +22,7 @@ import collections
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import apache_beam as beam
+from apache_beam.runners.portability.fn_api_runner import fn_runner
 import orjson
 
 from models import base_models
@@ -201,8 +202,9 @@ def hand_written(store_path: str, job: str, job_id: str, num_splits: int,
     bounds = [None, *points, None]
     ranges = list(zip(bounds, bounds[1:]))
     options = pipeline_options.parse(pipeline_args)
-    with beam.Pipeline(runner=pipeline_options.local_runner(),
-                       options=options) as p:
+    # Beam's own runner, not the framework's LocalRunner: an expert's
+    # workers are started and stopped as Beam does it.
+    with beam.Pipeline(runner=fn_runner.FnApiRunner(), options=options) as p:
         # Create reshuffles its elements itself (Beam's MaybeReshuffle, for
         # more than one): a Reshuffle after it would be a second shuffle.
         pairs = (p

@@ -10,10 +10,14 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import sys
 from typing import Sequence
 
 from apache_beam.options import pipeline_options as beam_options
+from apache_beam.portability import python_urns
 from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+from pipelines import local_worker
 
 LOCAL_RUNNER = 'FnApiRunner'
 # Names a user may give for the local runner; all mean FnApiRunner.
@@ -169,7 +173,28 @@ def runs_in_one_bundle(options: beam_options.PipelineOptions) -> bool:
             (direct.direct_num_workers or 1) == 1)
 
 
+# What FnApiRunner runs as a multi_processing worker.
+_BEAM_WORKER_COMMAND = (
+    '%s -m apache_beam.runners.worker.sdk_worker_main' % sys.executable)
+
+
+class LocalRunner(fn_runner.FnApiRunner):
+    """Beam's FnApiRunner, whose multi_processing workers run
+    pipelines.local_worker: the same SDK harness, exiting as soon as it is
+    done (see that module). It reads --direct_running_mode and
+    --direct_num_workers from the options as FnApiRunner does."""
+
+    def run_via_runner_api(self, pipeline_proto, options):
+        # FnApiRunner.run_pipeline has just put its worker command in the
+        # pipeline's environments, from which the workers are started.
+        for environment in pipeline_proto.components.environments.values():
+            if (environment.urn == python_urns.SUBPROCESS_SDK and
+                    environment.payload == _BEAM_WORKER_COMMAND.encode()):
+                environment.payload = local_worker.COMMAND.encode()
+        return super().run_via_runner_api(pipeline_proto, options)
+
+
 def local_runner() -> fn_runner.FnApiRunner:
     """The runner for local runs and tests. It reads
     --direct_running_mode and --direct_num_workers from the options."""
-    return fn_runner.FnApiRunner()
+    return LocalRunner()

@@ -7,6 +7,7 @@ of multi_processing runs can import them.
 from __future__ import annotations
 
 import os
+import sys
 
 from beam_jobs import jobs
 from models import base_models
@@ -342,3 +343,20 @@ class WorkerPidJob(jobs.BaseMapReduceOneOffJobManager):
     @staticmethod
     def reduce(key, values):
         yield (key, len(values), len(set(values)))
+
+
+class WorkerEntryPointJob(jobs.BaseMapReduceOneOffJobManager):
+    """Names the module each mapping process was started with."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        main = sys.modules['__main__']
+        yield (getattr(main.__spec__, 'name', None), 1)
+
+    @staticmethod
+    def reduce(key, values):
+        yield (key, len(values))

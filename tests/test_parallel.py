@@ -3,10 +3,15 @@ large local runs use them by default."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
+
 import apache_beam as beam
 import pytest
 
 from models import exp_models
+from pipelines import local_worker
 from pipelines import model_io
 from pipelines import options as pipeline_options
 from tests import sample_jobs
@@ -139,3 +144,29 @@ def test_with_local_workers_adds_multi_processing_options():
     assert pipeline_options.local_workers(options) == 3
     assert pipeline_options.with_local_workers(['x'], 1) == ['x']
     assert pipeline_options.local_workers(pipeline_options.parse([])) == 1
+
+
+def test_workers_run_the_harness_from_local_worker_quietly(
+        store, capfd, caplog):
+    _put_explorations(40)
+    output = _run(sample_jobs.WorkerEntryPointJob, MULTI_PROCESSING, 4)
+    assert output == ["('pipelines.local_worker', 40)"]
+    # Neither a worker (its stderr) nor the runner (relaying the workers'
+    # logs) shows start-up chatter or warnings that do not apply.
+    err = capfd.readouterr().err
+    logged = '\n'.join(record.getMessage() for record in caplog.records)
+    for chatter in ('Python sdk harness starting', 'semi_persistent_directory',
+                    'apitools not found'):
+        assert chatter not in err
+        assert chatter not in logged
+
+
+def test_a_worker_whose_harness_fails_exits_with_an_error():
+    # Without the runner's environment the harness cannot start.
+    env = {k: v for k, v in os.environ.items()
+           if k != 'CONTROL_API_SERVICE_DESCRIPTOR'}
+    done = subprocess.run(
+        shlex.split(local_worker.COMMAND), env=env, capture_output=True,
+        text=True, check=False)
+    assert done.returncode == 1
+    assert 'Traceback' in done.stderr

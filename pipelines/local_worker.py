@@ -1,0 +1,82 @@
+"""What a local worker process runs: Beam's SDK harness, then an immediate
+exit.
+
+With --direct_running_mode=multi_processing, Beam's FnApiRunner starts each
+worker as ``python -m apache_beam.runners.worker.sdk_worker_main`` and, at
+the end of the run, waits for it to exit. That exit is the interpreter
+tearing down Beam, gRPC and their threads: about 0.5 s on these machines,
+after the last result is in. pipelines.options.LocalRunner starts the
+workers with ``python -m pipelines.local_worker`` instead (COMMAND), which
+runs the same harness and leaves as soon as the harness is done. It also
+keeps the workers' start-up chatter (Beam's INFO lines, and warnings that
+do not apply to a local run) out of the user's terminal; a worker's real
+warnings and errors still show.
+
+Nothing here imports Beam at module level: the logging set-up must come
+first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import sys
+import traceback
+
+# The command that starts a worker, for the runner (which imports this).
+COMMAND = '%s -m %s' % (shlex.quote(sys.executable), __name__)
+
+# Warnings every local worker would print, none of which means anything is
+# wrong:
+_NOT_PROBLEMS = (
+    # From sdk_worker_main: a worker that is not on Dataflow has no staged
+    # main session, and local runs never use one (a job defined in
+    # __main__ runs in one process; see beam_jobs.launcher).
+    'No semi_persistent_directory found',
+    # From `import apache_beam` without the gcp extra (a Beam bug: the
+    # import did fail).
+    'apitools not found',
+)
+
+
+class _DropNotProblems(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_NOT_PROBLEMS)
+
+
+def _quiet_logging() -> None:
+    # Before Beam is imported: a root handler of our own keeps Beam's
+    # module-level logging.warning() calls from installing one that prints
+    # INFO, the level the harness then logs at.
+    stderr = logging.StreamHandler()
+    stderr.setLevel(logging.WARNING)
+    stderr.setFormatter(logging.Formatter(
+        'worker %d: %%(levelname)s: %%(message)s' % os.getpid()))
+    logging.getLogger().addHandler(stderr)
+    # On the loggers, not the handler: the harness also sends its records
+    # to the runner, which logs them again.
+    for name in ('', 'apache_beam.runners.worker.sdk_worker_main'):
+        logging.getLogger(name).addFilter(_DropNotProblems())
+
+
+def main() -> None:
+    """Runs Beam's SDK harness, configured by the environment the runner
+    set, then ends the process at once with its outcome."""
+    _quiet_logging()
+    status = 0
+    try:
+        from apache_beam.runners.worker import sdk_worker_main
+        sdk_worker_main.main(sys.argv)
+    except BaseException:  # Shown; the runner fails on the exit status.
+        traceback.print_exc()
+        status = 1
+    # The harness has closed its channels and flushed its logs to the
+    # runner: only the interpreter's teardown is skipped.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+if __name__ == '__main__':
+    main()
