@@ -87,11 +87,12 @@ def is_local(options: beam_options.PipelineOptions) -> bool:
 # one per core (up to its shard count), when its estimated work is at least
 # this many seconds of one core. Measured on these machines (2 cores): in
 # one process a run takes about its work + 0.2-0.3 s; on two workers about
-# 0.55 x its work + 1.5-2 s (each worker imports Beam, 0.6 s more with the
-# gcp extra installed, and the runner exchanges every stage with them). The
-# workers pay off from about 4 s of work; from 6 s on they save a second or
-# more. Figures: the README's *Running in parallel locally*.
-PARALLEL_MIN_WORK_SECONDS = 6.0
+# 0.55 x its work + 1-1.3 s (each worker imports Beam, 0.6 s more with the
+# gcp extra installed, and the runner exchanges every stage with them). So
+# the workers pay off from about 2 s of work, and a run of any length past
+# that has the same processes, and so the same memory. Figures: the
+# README's *Running in parallel locally*.
+PARALLEL_MIN_WORK_SECONDS = 2.0
 # The estimate: what reading and mapping a model costs in one process, a
 # fixed part plus a part per byte of its stored JSON (decoding, and most
 # jobs' work on what was decoded, grow with it). Fitted to the benchmark's

@@ -122,8 +122,8 @@ def test_larger_models_need_fewer_of_them_for_workers_to_pay_off():
     # About 225 bytes (the benchmark's users) and 3.7 KB (its explorations).
     small = pipeline_options.parallel_min_models(225)
     large = pipeline_options.parallel_min_models(3700)
-    assert 1_000_000 < small < 2_000_000
-    assert 150_000 < large < 300_000
+    assert 400_000 < small < 700_000
+    assert 50_000 < large < 100_000
     assert (large * pipeline_options.model_work_seconds(3700) >=
             pipeline_options.PARALLEL_MIN_WORK_SECONDS)
 
