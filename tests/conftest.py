@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pathlib
 import socket
+import tempfile
 import uuid
 
 import pytest
@@ -36,6 +37,20 @@ def _no_stray_default_store(monkeypatch: pytest.MonkeyPatch,
     """Tests never touch the developer's .data/ store by accident."""
     monkeypatch.setenv(storage.STORE_ENV_VAR,
                        os.path.join(str(tmp_path), 'unused.sqlite3'))
+
+
+@pytest.fixture(autouse=True, scope='session')
+def _temporary_files_in_pytests_own_folder(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Temporary files, also those of the processes tests start, go where
+    pytest keeps (and rotates) its own: Beam makes a folder for every
+    Pipeline and removes it only after a run, and many tests build a
+    pipeline without running it."""
+    folder = str(tmp_path_factory.mktemp('tempfile'))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tempfile, 'tempdir', folder)
+        patch.setenv('TMPDIR', folder)
+        yield
 
 
 _LOOPBACK_HOSTS = frozenset({None, '', 'localhost', '::1', b'localhost'})
