@@ -10,7 +10,8 @@ workers with ``python -m pipelines.local_worker`` instead (COMMAND), which
 runs the same harness and leaves as soon as the harness is done. It also
 keeps the workers' start-up chatter (Beam's INFO lines, and warnings that
 do not apply to a local run) out of the user's terminal; a worker's real
-warnings and errors still show.
+warnings and errors still show. And it leaves a Ctrl-C to the runner,
+which fails the run and ends its workers without a traceback from each.
 
 Skipping the teardown loses nothing of ours: Beam has torn down the DoFns
 when the harness returns, and every write to a store is committed when it
@@ -25,11 +26,16 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import signal
 import sys
 import traceback
 
 # The command that starts a worker, for the runner (which imports this).
-COMMAND = '%s -m %s' % (shlex.quote(sys.executable), __name__)
+# Beam runs it with a shell; `exec` makes the worker that shell's process,
+# so that a Ctrl-C reaches the worker alone (a shell it killed would be a
+# worker failing, in the runner's eyes).
+COMMAND = '%s%s -m %s' % ('exec ' if os.name == 'posix' else '',
+                          shlex.quote(sys.executable), __name__)
 
 # Warnings every local worker would print, none of which means anything is
 # wrong:
@@ -67,6 +73,11 @@ def _quiet_logging() -> None:
 def main() -> None:
     """Runs Beam's SDK harness, configured by the environment the runner
     set, then ends the process at once with its outcome."""
+    # A Ctrl-C reaches the whole process group. The runner reports the
+    # interruption, fails the run and closes the workers' channels, which
+    # ends the harness; a worker that died of it first would fill the
+    # terminal with its traceback and the runner's gRPC errors.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _quiet_logging()
     status = 0
     try:

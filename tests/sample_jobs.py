@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 from beam_jobs import jobs
 from models import base_models
@@ -360,3 +361,25 @@ class WorkerEntryPointJob(jobs.BaseMapReduceOneOffJobManager):
     @staticmethod
     def reduce(key, values):
         yield (key, len(values))
+
+
+class StuckMapJob(jobs.BaseMapReduceOneOffJobManager):
+    """Its map never returns, once it has left a file named after its
+    process in the folder given as the 'folder' parameter: a run that only
+    an interruption ends."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        folder = StuckMapJob.get_mapper_param('folder')
+        with open(os.path.join(folder, str(os.getpid())), 'w'):
+            pass
+        threading.Event().wait()
+        yield item.id, 1
+
+    @staticmethod
+    def reduce(key, values):
+        yield key

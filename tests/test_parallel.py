@@ -4,8 +4,11 @@ large local runs use them by default."""
 from __future__ import annotations
 
 import os
-import shlex
+import pathlib
+import signal
 import subprocess
+import sys
+import time
 
 import apache_beam as beam
 import pytest
@@ -165,8 +168,73 @@ def test_a_worker_whose_harness_fails_exits_with_an_error():
     # Without the runner's environment the harness cannot start.
     env = {k: v for k, v in os.environ.items()
            if k != 'CONTROL_API_SERVICE_DESCRIPTOR'}
-    done = subprocess.run(
-        shlex.split(local_worker.COMMAND), env=env, capture_output=True,
+    done = subprocess.run(  # With a shell, as Beam starts it.
+        local_worker.COMMAND, shell=True, env=env, capture_output=True,
         text=True, check=False)
     assert done.returncode == 1
     assert 'Traceback' in done.stderr
+
+
+_RUN_STUCK_JOB = '''
+import sys
+from models import exp_models, storage
+from tests import sample_jobs
+storage.set_default_store(sys.argv[1])
+exp_models.ExplorationModel.put_multi([
+    exp_models.ExplorationModel(id='e%02d' % n, init_state_name='A')
+    for n in range(8)])
+job = sample_jobs.StuckMapJob
+job_id = job.create_new(pipeline_args=sys.argv[3:])
+try:
+    job.enqueue(job_id, shard_count=2,
+                additional_job_params={'folder': sys.argv[2]})
+except KeyboardInterrupt:
+    print(job.get_run(job_id).state)
+    sys.exit(130)
+'''
+
+
+def _wait_until(condition, what, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, 'timed out waiting for ' + what
+        time.sleep(0.05)
+
+
+def test_ctrl_c_ends_a_run_on_workers_quietly_and_leaves_no_worker(
+        store_path, tmp_path):
+    mapping = tmp_path / 'mapping'
+    mapping.mkdir()
+    # In a session of its own, as a terminal's Ctrl-C reaches a process
+    # group: the launcher, its workers and their shells.
+    process = subprocess.Popen(
+        [sys.executable, '-c', _RUN_STUCK_JOB, store_path, str(mapping),
+         *MULTI_PROCESSING],
+        cwd=pathlib.Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        # Both workers are inside a map that never returns.
+        _wait_until(lambda: len(list(mapping.iterdir())) == 2 or
+                    process.poll() is not None, 'both workers to map')
+        assert process.poll() is None, process.communicate()
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, err
+    assert out.split() == ['failed']  # The run is not left started.
+    assert 'Traceback' not in err and 'Error' not in err, err
+    workers = [int(path.name) for path in mapping.iterdir()]
+    # Not even a map that never returns keeps them once the runner is gone.
+    _wait_until(lambda: not any(_alive(pid) for pid in workers),
+                'the workers to leave', seconds=30)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
