@@ -303,8 +303,13 @@ def describe_failure(job_name: str, error: BaseException) -> str:
     """One line naming the job and the error, then the traceback's tail.
 
     Beam re-raises a DoFn's exception inside a long wrapper; the line shows
-    the innermost error, which is the job author's own.
+    the innermost error, which is the job author's own. An interruption
+    (Ctrl-C) is one line: where the runner happened to be waiting says
+    nothing about the job.
     """
+    if isinstance(error, KeyboardInterrupt):
+        return ('%s interrupted (Ctrl-C or SIGINT) in the process running it'
+                % job_name)
     root = error
     while root.__cause__ is not None or root.__context__ is not None:
         root = root.__cause__ or root.__context__

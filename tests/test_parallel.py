@@ -189,7 +189,9 @@ try:
     job.enqueue(job_id, shard_count=2,
                 additional_job_params={'folder': sys.argv[2]})
 except KeyboardInterrupt:
-    print(job.get_run(job_id).state)
+    run = job.get_run(job_id)
+    print(run.state)
+    print(run.error)
     sys.exit(130)
 '''
 
@@ -224,7 +226,10 @@ def test_ctrl_c_ends_a_run_on_workers_quietly_and_leaves_no_worker(
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, err
-    assert out.split() == ['failed']  # The run is not left started.
+    # The run is not left started, and says what happened.
+    assert out.splitlines() == [
+        'failed', 'StuckMapJob interrupted (Ctrl-C or SIGINT) in the process '
+        'running it']
     assert 'Traceback' not in err and 'Error' not in err, err
     workers = [int(path.name) for path in mapping.iterdir()]
     # Not even a map that never returns keeps them once the runner is gone.
