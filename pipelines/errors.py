@@ -49,6 +49,15 @@ def describe_exception(error: BaseException) -> tuple[str, str, str]:
                      traceback.format_exception(error)))
 
 
+def record_of(stage: str, kind: str, entity: str,
+              error: BaseException) -> storage.JobErrorRecord:
+    """The error record of an exception caught while stage processed
+    entity (a model id, or a reduce key's repr) of kind (a model kind, or
+    the job's name for reduce)."""
+    return storage.JobErrorRecord(stage, kind, entity,
+                                  *describe_exception(error))
+
+
 class _WriteErrorsFn(batched_write.BatchedStoreWriteFn):
     def __init__(self, store_url: str, job_id: str,
                  max_errors: int | None) -> None:

@@ -86,8 +86,7 @@ class _ReadKeyRangeFn(beam.DoFn):
                  store_url: str, job_id: str | None) -> None:
         self._model_class = model_class
         self._store_url = store_url
-        self._watch = (None if job_id is None else
-                       run_control.CancellationWatch(store_url, job_id))
+        self._watch = run_control.watch_of(store_url, job_id)
         self._read = metrics.counter(metrics.MODELS_READ)
 
     def infer_output_type(self, input_type: Any) -> Any:
@@ -120,9 +119,7 @@ class _ReadKeyRangeFn(beam.DoFn):
                         watch.check()
                     # Outputs of a batched DoFn are batches, errors too.
                     yield beam.pvalue.TaggedOutput(self.ERRORS, [
-                        storage.JobErrorRecord(
-                            'read', kind, model_id,
-                            *errors.describe_exception(e))])
+                        errors.record_of('read', kind, model_id, e)])
                     continue
                 stored_bytes += len(payload)
                 if (len(batch) == MODEL_BATCH_SIZE or

@@ -52,6 +52,13 @@ class CancellationWatch:
                 self._job_id, record.get('canceled_by') or 'someone'))
 
 
+def watch_of(store_url: str,
+             job_id: str | None) -> CancellationWatch | None:
+    """The watch of a run's cancellation, or None for a pipeline with no
+    run (no job id), which is never canceled."""
+    return None if job_id is None else CancellationWatch(store_url, job_id)
+
+
 class _CheckCanceledFn(beam.DoFn):
     def __init__(self, watch: CancellationWatch) -> None:
         self._watch = watch

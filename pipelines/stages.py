@@ -73,9 +73,7 @@ class _JobCodeFn(beam.DoFn):
         self._active = (job_class.__name__, dict(params))
         self._store_url = storage.normalize_store_url(store_url)
         # A run with no job id (a stage used on its own) is never canceled.
-        self._watch = (None if job_id is None else
-                       run_control.CancellationWatch(
-                           self._store_url, job_id))
+        self._watch = run_control.watch_of(self._store_url, job_id)
         self._counter = metrics.counter(counter_name)
         self._counted_in_bundle = 0
 
@@ -210,8 +208,8 @@ class _MapFn(_JobCodeFn):
         # wrapper cost about 4 us per model (its __getattribute__ runs on
         # every attribute access), 7% of this job's time; and as a record,
         # so that no step of its own describes it.
-        return beam.pvalue.TaggedOutput(self.ERRORS, storage.JobErrorRecord(
-            'map', model.kind(), model.id, *errors.describe_exception(e)))
+        return beam.pvalue.TaggedOutput(self.ERRORS, errors.record_of(
+            'map', model.kind(), model.id, e))
 
     def _map_fresh_copy_into(self, model: base_models.BaseModel,
                              out: list[Any]) -> None:
@@ -282,10 +280,8 @@ class _ReduceFn(_JobCodeFn):
             return [(sort_key, index, str(value))
                     for index, value in enumerate(results)]
         except Exception as e:  # Whatever reduce raises: this key's error.
-            return [beam.pvalue.TaggedOutput(
-                self.ERRORS, storage.JobErrorRecord(
-                    'reduce', self._job_class.__name__, repr(key),
-                    *errors.describe_exception(e)))]
+            return [beam.pvalue.TaggedOutput(self.ERRORS, errors.record_of(
+                'reduce', self._job_class.__name__, repr(key), e))]
 
 
 class MapModels(beam.PTransform):
