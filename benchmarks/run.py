@@ -11,7 +11,8 @@ own), the parent sampling the RSS of the child's whole process tree
 child's time for the run itself (the pipeline or loop, from the start of
 building it to its output being stored or returned), without the
 interpreter's start and imports, which are the same for every variant.
-Every run starts from the same store: each data file is read once before
+The variants run in rounds (each variant once per round; 3 rounds up to
+100,000 models, 2 above) and each keeps its best time. Every run starts from the same store: each data file is read once before
 its variants run, so that every run finds it in the page cache, and each
 run's output is deleted after it. Before any figure is printed, every
 variant of a job must have produced the same output (lines compared after
@@ -330,6 +331,11 @@ def repeats_for(count: int, repeat: int | None) -> int:
 
 def run_size(count: int, variants: list[str],
              repeat: int | None = None) -> list[dict[str, Any]]:
+    """Runs every variant at this size, in rounds: each round runs each
+    variant once, so that a slow spell of the machine falls on all the
+    variants of its round rather than on every run of one (back to back,
+    the expert's 2-worker count at 1,000,000 once took 13.06 s in one full
+    benchmark and 17.58 s in the next)."""
     from benchmarks import data
     stores: dict[str, tuple[str, str]] = {}  # dataset -> (store, jsonl)
     for dataset in sorted({family_of(v).dataset for v in variants}):
@@ -342,33 +348,38 @@ def run_size(count: int, variants: list[str],
         stores[dataset] = store, jsonl
         for path in (store, jsonl):
             warm_page_cache(path)
-    rows = []
-    for variant in variants:
-        print('N = %d: %s...' % (count, variant), file=sys.stderr, flush=True)
-        store, jsonl = stores[family_of(variant).dataset]
-        runs = []
-        for _ in range(repeats_for(count, repeat)):
-            runs.append(measure(variant, store, jsonl))
+    rounds = repeats_for(count, repeat)
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    for round_number in range(1, rounds + 1):
+        for variant in variants:
+            store, jsonl = stores[family_of(variant).dataset]
+            run = measure(variant, store, jsonl)
             # Every run starts from the same store: the audit's output
             # alone is about 100 MB at 1,000,000 models.
             _clear_outputs(store)
-        if len({r['digest'] for r in runs}) != 1:
-            raise SystemExit('%s gave different outputs from one run to the '
-                             'next at N=%d' % (variant, count))
-        result = min(runs, key=lambda r: r['seconds'])
-        result['runs'] = len(runs)
-        result['all_seconds'] = [round(r['seconds'], 3) for r in runs]
-        result['peak_rss_mb'] = max(r['peak_rss_mb'] for r in runs)
-        result['other_load_all'] = [r['other_load'] for r in runs]
-        family, description = VARIANTS[variant]
-        result.update(models=count, variant=variant, family=family,
-                      description=description,
-                      models_per_second=count / result['seconds'])
-        rows.append(result)
-        print('   %.2f s, %.0f MB' % (result['seconds'],
-                                     result['peak_rss_mb']),
-              file=sys.stderr, flush=True)
-    return rows
+            runs[variant].append(run)
+            print('N = %d, round %d of %d: %s: %.2f s, %.0f MB' % (
+                count, round_number, rounds, variant, run['seconds'],
+                run['peak_rss_mb']), file=sys.stderr, flush=True)
+    return [_summary(count, variant, runs[variant]) for variant in variants]
+
+
+def _summary(count: int, variant: str,
+             runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One variant's row: its best run, with every run's time kept."""
+    if len({r['digest'] for r in runs}) != 1:
+        raise SystemExit('%s gave different outputs from one run to the '
+                         'next at N=%d' % (variant, count))
+    result = dict(min(runs, key=lambda r: r['seconds']))
+    result['runs'] = len(runs)
+    result['all_seconds'] = [round(r['seconds'], 3) for r in runs]
+    result['peak_rss_mb'] = max(r['peak_rss_mb'] for r in runs)
+    result['other_load_all'] = [r['other_load'] for r in runs]
+    family, description = VARIANTS[variant]
+    result.update(models=count, variant=variant, family=family,
+                  description=description,
+                  models_per_second=count / result['seconds'])
+    return result
 
 
 def warm_page_cache(path: str) -> None:
