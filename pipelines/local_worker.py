@@ -30,30 +30,14 @@ import signal
 import sys
 import traceback
 
+from pipelines import beam_warnings
+
 # The command that starts a worker, for the runner (which imports this).
 # Beam runs it with a shell; `exec` makes the worker that shell's process,
 # so that a Ctrl-C reaches the worker alone (a shell it killed would be a
 # worker failing, in the runner's eyes).
 COMMAND = '%s%s -m %s' % ('exec ' if os.name == 'posix' else '',
                           shlex.quote(sys.executable), __name__)
-
-# Warnings every local worker would print, none of which means anything is
-# wrong:
-_NOT_PROBLEMS = (
-    # From sdk_worker_main: a worker that is not on Dataflow has no staged
-    # main session, and local runs never use one (a job defined in
-    # __main__ runs in one process; see beam_jobs.launcher).
-    'No semi_persistent_directory found',
-    # From `import apache_beam` without the gcp extra (a Beam bug: the
-    # import did fail).
-    'apitools not found',
-)
-
-
-class _DropNotProblems(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(_NOT_PROBLEMS)
-
 
 def _quiet_logging() -> None:
     # Before Beam is imported: a root handler of our own keeps Beam's
@@ -64,10 +48,10 @@ def _quiet_logging() -> None:
     stderr.setFormatter(logging.Formatter(
         'worker %d: %%(levelname)s: %%(message)s' % os.getpid()))
     logging.getLogger().addHandler(stderr)
-    # On the loggers, not the handler: the harness also sends its records
-    # to the runner, which logs them again.
-    for name in ('', 'apache_beam.runners.worker.sdk_worker_main'):
-        logging.getLogger(name).addFilter(_DropNotProblems())
+    # The harness also sends its records to the runner, which logs them
+    # again: the filter goes on the loggers, not on this handler.
+    beam_warnings.drop_false_warnings(
+        '', 'apache_beam.runners.worker.sdk_worker_main')
 
 
 def main() -> None:

@@ -145,3 +145,28 @@ def test_help_and_store_env_in_a_real_process(tmp_path):
         capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "invalid choice: 'bogus'" in done.stderr
+
+
+# The command line in an install without the gcp extra, where importing
+# Beam logs "apitools not found": apitools cannot be imported there.
+_CLI_WITHOUT_APITOOLS = '''
+import logging, runpy, sys
+sys.modules['apitools'] = None
+sys.argv = ['run_pipeline.py', *sys.argv[1:]]
+try:
+    runpy.run_path('run_pipeline.py', run_name='__main__')
+finally:
+    logging.warning('a warning of its own')
+'''
+
+
+def test_cli_hides_beams_false_warning_without_the_gcp_extra(tmp_path):
+    env = dict(os.environ, BEAM_JOBS_STORE=str(tmp_path / 'cli.sqlite3'))
+    done = subprocess.run(
+        [sys.executable, '-c', _CLI_WITHOUT_APITOOLS, 'list'], cwd=REPO,
+        env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert 'InteractionAuditOneOffJob' in done.stdout
+    assert 'apitools not found' not in done.stderr
+    # Other warnings still show.
+    assert 'a warning of its own' in done.stderr
