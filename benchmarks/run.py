@@ -12,9 +12,10 @@ child's time for the run itself (the pipeline or loop, from the start of
 building it to its output being stored or returned), without the
 interpreter's start and imports, which are the same for every variant.
 The variants run in rounds (each variant once per round; 3 rounds up to
-100,000 models, 2 above) and each keeps its best time. Every run starts from the same store: each data file is read once before
-its variants run, so that every run finds it in the page cache, and each
-run's output is deleted after it. Before any figure is printed, every
+100,000 models, 2 above) and each keeps its best time. Every run starts
+from the same store: each data file is read once before its variants run,
+so that every run finds it in the page cache, and each run's output is
+deleted after it. Before any figure is printed, every
 variant of a job must have produced the same output (lines compared after
 sorting the values inside each line, which no variant orders).
 
@@ -333,9 +334,9 @@ def run_size(count: int, variants: list[str],
              repeat: int | None = None) -> list[dict[str, Any]]:
     """Runs every variant at this size, in rounds: each round runs each
     variant once, so that a slow spell of the machine falls on all the
-    variants of its round rather than on every run of one (back to back,
-    the expert's 2-worker count at 1,000,000 once took 13.06 s in one full
-    benchmark and 17.58 s in the next)."""
+    variants of its round rather than on every run of one (two runs back
+    to back of the expert's 2-worker count at 1,000,000 once took 13.06 s
+    and 17.58 s)."""
     from benchmarks import data
     stores: dict[str, tuple[str, str]] = {}  # dataset -> (store, jsonl)
     for dataset in sorted({family_of(v).dataset for v in variants}):
