@@ -66,6 +66,8 @@ def main() -> None:
     status = 0
     try:
         from apache_beam.runners.worker import sdk_worker_main
+        from pipelines import state_sampler
+        state_sampler.install()
         sdk_worker_main.main(sys.argv)
     except BaseException:  # Shown; the runner fails on the exit status.
         traceback.print_exc()

@@ -18,6 +18,7 @@ from apache_beam.portability import python_urns
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 
 from pipelines import local_worker
+from pipelines import state_sampler
 
 LOCAL_RUNNER = 'FnApiRunner'
 # Names a user may give for the local runner; all mean FnApiRunner.
@@ -182,10 +183,14 @@ _BEAM_WORKER_COMMAND = (
 class LocalRunner(fn_runner.FnApiRunner):
     """Beam's FnApiRunner, whose multi_processing workers run
     pipelines.local_worker: the same SDK harness, exiting as soon as it is
-    done (see that module). It reads --direct_running_mode and
-    --direct_num_workers from the options as FnApiRunner does."""
+    done (see that module). Its bundles, in this process and in the workers,
+    use pipelines.state_sampler's shorter sampling period. It reads
+    --direct_running_mode and --direct_num_workers from the options as
+    FnApiRunner does."""
 
     def run_via_runner_api(self, pipeline_proto, options):
+        # For the bundles run in this process (see pipelines.state_sampler).
+        state_sampler.install()
         # FnApiRunner.run_pipeline has just put its worker command in the
         # pipeline's environments, from which the workers are started.
         for environment in pipeline_proto.components.environments.values():

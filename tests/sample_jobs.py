@@ -363,6 +363,24 @@ class WorkerEntryPointJob(jobs.BaseMapReduceOneOffJobManager):
         yield (key, len(values))
 
 
+class SamplingPeriodJob(jobs.BaseMapReduceOneOffJobManager):
+    """Gives the sampling period of the state sampler of the bundles that
+    map its models."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        from apache_beam.runners.worker import statesampler
+        yield (statesampler.get_current_tracker().sampling_period_ms, 1)
+
+    @staticmethod
+    def reduce(key, values):
+        yield (key, len(values))
+
+
 class StuckMapJob(jobs.BaseMapReduceOneOffJobManager):
     """Its map never returns, once it has left a file named after its
     process in the folder given as the 'folder' parameter: a run that only

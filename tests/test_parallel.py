@@ -17,6 +17,7 @@ from models import exp_models
 from pipelines import local_worker
 from pipelines import model_io
 from pipelines import options as pipeline_options
+from pipelines import state_sampler
 from tests import sample_jobs
 
 MULTI_PROCESSING = ['--direct_running_mode=multi_processing',
@@ -162,6 +163,16 @@ def test_workers_run_the_harness_from_local_worker_quietly(
                     'apitools not found'):
         assert chatter not in err
         assert chatter not in logged
+
+
+@pytest.mark.parametrize('args', [['--direct_num_workers=1'],
+                                  MULTI_PROCESSING])
+def test_bundles_use_the_shorter_state_sampling_period(store, args):
+    # In one process and in the workers: the end of each bundle waits for
+    # at most one sampling period (see pipelines.state_sampler).
+    _put_explorations(12)
+    output = _run(sample_jobs.SamplingPeriodJob, args, 4)
+    assert output == ['(%d, 12)' % state_sampler.SAMPLING_PERIOD_MS]
 
 
 def test_a_worker_whose_harness_fails_exits_with_an_error():
