@@ -26,7 +26,7 @@ SAMPLING_PERIOD_MS = 20
 _BEAMS_STATE_SAMPLER = statesampler.StateSampler
 
 
-class PromptStateSampler(_BEAMS_STATE_SAMPLER):  # type: ignore[misc,valid-type]
+class PromptStateSampler(_BEAMS_STATE_SAMPLER):
     """Beam's StateSampler, sampling at most every SAMPLING_PERIOD_MS."""
 
     def __init__(self, prefix: str, counter_factory: Any,
