@@ -12,7 +12,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -24,6 +23,7 @@ from models import exp_models
 from models import storage
 from models import user_models
 from tests import sample_jobs
+from tests import waiting
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Generous bounds on waiting for another process: they only fail a test
@@ -50,11 +50,10 @@ def _start_driver(store_path, job_name, *params):
 
 
 def _wait_for_file(path, proc):
-    deadline = time.monotonic() + PROCESS_TIMEOUT
-    while not os.path.exists(path):
+    def reached():
         assert proc.poll() is None, proc.stderr.read()
-        assert time.monotonic() < deadline, 'the job never reached its gate'
-        time.sleep(0.05)
+        return os.path.exists(path)
+    waiting.wait_until(reached, 'the job to reach its gate', PROCESS_TIMEOUT)
 
 
 def test_one_percent_of_models_failing_in_map(store):

@@ -8,7 +8,6 @@ import pathlib
 import signal
 import subprocess
 import sys
-import time
 
 import apache_beam as beam
 import pytest
@@ -19,6 +18,7 @@ from pipelines import model_io
 from pipelines import options as pipeline_options
 from pipelines import state_sampler
 from tests import sample_jobs
+from tests import waiting
 
 MULTI_PROCESSING = ['--direct_running_mode=multi_processing',
                     '--direct_num_workers=2']
@@ -207,13 +207,6 @@ except KeyboardInterrupt:
 '''
 
 
-def _wait_until(condition, what, seconds=60):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, 'timed out waiting for ' + what
-        time.sleep(0.05)
-
-
 def test_ctrl_c_ends_a_run_on_workers_quietly_and_leaves_no_worker(
         store_path, tmp_path):
     mapping = tmp_path / 'mapping'
@@ -228,7 +221,7 @@ def test_ctrl_c_ends_a_run_on_workers_quietly_and_leaves_no_worker(
         start_new_session=True)
     try:
         # Both workers are inside a map that never returns.
-        _wait_until(lambda: len(list(mapping.iterdir())) == 2 or
+        waiting.wait_until(lambda: len(list(mapping.iterdir())) == 2 or
                     process.poll() is not None, 'both workers to map')
         assert process.poll() is None, process.communicate()
         os.killpg(process.pid, signal.SIGINT)
@@ -244,7 +237,7 @@ def test_ctrl_c_ends_a_run_on_workers_quietly_and_leaves_no_worker(
     assert 'Traceback' not in err and 'Error' not in err, err
     workers = [int(path.name) for path in mapping.iterdir()]
     # Not even a map that never returns keeps them once the runner is gone.
-    _wait_until(lambda: not any(_alive(pid) for pid in workers),
+    waiting.wait_until(lambda: not any(_alive(pid) for pid in workers),
                 'the workers to leave', seconds=30)
 
 
