@@ -222,7 +222,7 @@ def test_ctrl_c_ends_a_run_on_workers_quietly_and_leaves_no_worker(
     try:
         # Both workers are inside a map that never returns.
         waiting.wait_until(lambda: len(list(mapping.iterdir())) == 2 or
-                    process.poll() is not None, 'both workers to map')
+                           process.poll() is not None, 'both workers to map')
         assert process.poll() is None, process.communicate()
         os.killpg(process.pid, signal.SIGINT)
         out, err = process.communicate(timeout=60)
@@ -238,7 +238,7 @@ def test_ctrl_c_ends_a_run_on_workers_quietly_and_leaves_no_worker(
     workers = [int(path.name) for path in mapping.iterdir()]
     # Not even a map that never returns keeps them once the runner is gone.
     waiting.wait_until(lambda: not any(_alive(pid) for pid in workers),
-                'the workers to leave', seconds=30)
+                       'the workers to leave', seconds=30)
 
 
 def _alive(pid):
