@@ -23,13 +23,6 @@ import logging
 import sys
 from typing import Any, Callable, Sequence, TextIO
 
-from pipelines import beam_warnings
-
-# Before the imports below, which import Beam: without the gcp extra (the
-# local install the README recommends) Beam logs a false warning while it
-# is imported, which every command would print.
-beam_warnings.drop_false_warnings()
-
 from beam_jobs import dataflow_launcher
 from beam_jobs import demo_data
 from beam_jobs import job_contract

@@ -3,6 +3,10 @@ get_status_code, get_output, on a real store."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from beam_jobs import exp_jobs_one_off
@@ -13,6 +17,8 @@ from models import exp_models
 from models import user_models
 from pipelines import options as pipeline_options
 from tests import sample_jobs
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _exploration(model_id, states, deleted=False):
@@ -299,3 +305,32 @@ def test_multi_processing_workers_see_params_and_store(store):
     assert sample_jobs.WritingJob.get_output(job_id) == ["('migrated', 20)"]
     assert all(m.email.islower()
                for m in user_models.UserSettingsModel.get_all())
+
+
+# A script of a user's that imports a job and enqueues it, in an install
+# without the gcp extra, where importing Beam logs "apitools not found":
+# apitools cannot be imported there.
+_SCRIPT_WITHOUT_APITOOLS = '''
+import logging, sys
+sys.modules['apitools'] = None
+from models import storage
+storage.set_default_store(sys.argv[1])
+from beam_jobs import exp_jobs_one_off
+job = exp_jobs_one_off.InteractionAuditOneOffJob
+job_id = job.create_new()
+job.enqueue(job_id)
+print(job.get_status_code(job_id))
+logging.warning('a warning of its own')
+'''
+
+
+def test_a_script_that_runs_a_job_shows_no_false_beam_warning(tmp_path):
+    done = subprocess.run(
+        [sys.executable, '-c', _SCRIPT_WITHOUT_APITOOLS,
+         str(tmp_path / 'script.sqlite3')],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ['completed']
+    assert 'apitools not found' not in done.stderr
+    # Other warnings still show.
+    assert 'a warning of its own' in done.stderr
