@@ -124,8 +124,8 @@ class BaseMapReduceOneOffJobManager:
     def get_errors(cls, job_id: str,
                    limit: int | None = None) -> list[storage.JobErrorRecord]:
         """The models (stage 'read' or 'map', by kind and id) and keys
-        (stage 'reduce') that the run could not process, with the error
-        type, message and the end of the traceback of each."""
+        (stage 'combine' or 'reduce') that the run could not process, with
+        the error type, message and the end of the traceback of each."""
         launcher.own_run(cls, job_id)
         return storage.get_store().read_errors(job_id, limit)
 

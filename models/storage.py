@@ -61,8 +61,9 @@ def check_run_fields(record: dict[str, Any]) -> None:
 class JobErrorRecord(NamedTuple):
     """One model or key that a run could not process.
 
-    stage is 'read' (the stored data is bad), 'map' or 'reduce'; entity is
-    the model id (read, map) or the repr of the key (reduce).
+    stage is 'read' (the stored data is bad), 'map', 'combine' or
+    'reduce'; entity is the model id (read, map) or the repr of the key
+    (combine, reduce), whose kind is then the job's name.
     """
 
     stage: str

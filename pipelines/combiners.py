@@ -10,15 +10,22 @@ instead of every value, and ``reduce`` receives the combined values.
 ``CombineFn`` methods are not given the key, but ``combine`` needs it, so
 the pairs are re-keyed to ``(key, (key, value))`` just before the combine
 (:class:`CombinePairs`); the accumulator remembers the key.
+
+A key whose ``combine`` raises becomes an error record, as one whose
+``reduce`` raises does: its accumulator keeps the record instead of values,
+and what it gives for the key is a :class:`CombineError`, which the reduce
+stage stores instead of calling ``reduce``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, NamedTuple
 
 import apache_beam as beam
 
 from beam_jobs import mapper_context
+from models import storage
+from pipelines import errors
 
 # How many uncombined values an accumulator buffers before it calls the
 # job's combine on them. Calling combine once per value would cost a
@@ -31,11 +38,20 @@ def has_combiner(job_class: type) -> bool:
     return getattr(job_class, 'combine', None) is not None
 
 
-# An accumulator is a list [key, values, limit]: the key being combined
-# (CombineFn methods are not given it), its values so far, some of them
-# combined, and how many values to buffer before calling combine again. A
-# plain list, because the runner encodes accumulators for the shuffle.
-_KEY, _VALUES, _LIMIT = 0, 1, 2
+# An accumulator is a list [key, values, limit, error]: the key being
+# combined (CombineFn methods are not given it), its values so far, some of
+# them combined, how many values to buffer before calling combine again, and
+# None or the error record of a combine call that raised, after which the
+# key's values are dropped as they come. A plain list, because the runner
+# encodes accumulators for the shuffle.
+_KEY, _VALUES, _LIMIT, _ERROR = 0, 1, 2, 3
+
+
+class CombineError(NamedTuple):
+    """The combined values of a key whose combine raised: the error record
+    that the reduce stage stores for the key, instead of calling reduce."""
+
+    record: storage.JobErrorRecord
 
 
 class JobCombineFn(beam.CombineFn):
@@ -43,7 +59,8 @@ class JobCombineFn(beam.CombineFn):
 
     The input elements are (key, value) pairs (see CombinePairs) and the
     output is the list of values combine yields for all of them, which is
-    what the job's reduce receives.
+    what the job's reduce receives; or a CombineError, if combine raised on
+    any of them.
     """
 
     def __init__(self, job_class: type, params: Mapping[str, Any]) -> None:
@@ -52,7 +69,7 @@ class JobCombineFn(beam.CombineFn):
         self._active = (job_class.__name__, dict(params))
 
     def create_accumulator(self) -> list:
-        return [None, [], COMBINE_BUFFER_SIZE]
+        return [None, [], COMBINE_BUFFER_SIZE, None]
 
     def add_input(self, accumulator: list,
                   element: tuple[Any, Any]) -> list:
@@ -66,10 +83,16 @@ class JobCombineFn(beam.CombineFn):
     def merge_accumulators(self, accumulators: Iterable[list]) -> list:
         merged = self.create_accumulator()
         for accumulator in accumulators:
-            if accumulator[_VALUES]:
+            if accumulator[_ERROR] is not None:
+                if merged[_ERROR] is None:
+                    merged[_KEY] = accumulator[_KEY]
+                    merged[_ERROR] = accumulator[_ERROR]
+            elif accumulator[_VALUES]:
                 merged[_KEY] = accumulator[_KEY]
                 merged[_VALUES].extend(accumulator[_VALUES])
-        if len(merged[_VALUES]) > 1:
+        if merged[_ERROR] is not None:
+            merged[_VALUES] = []
+        elif len(merged[_VALUES]) > 1:
             self._compact(merged)
         return merged
 
@@ -79,15 +102,26 @@ class JobCombineFn(beam.CombineFn):
             self._compact(accumulator)
         return accumulator
 
-    def extract_output(self, accumulator: list) -> list[Any]:
+    def extract_output(self, accumulator: list) -> list[Any] | CombineError:
+        if accumulator[_ERROR] is not None:
+            return CombineError(accumulator[_ERROR])
         return accumulator[_VALUES]
 
     def _compact(self, accumulator: list) -> None:
+        if accumulator[_ERROR] is not None:
+            accumulator[_VALUES] = []
+            return
         token = mapper_context.activate(*self._active)
         try:
             results = self._job_class.combine(
                 accumulator[_KEY], accumulator[_VALUES])
             accumulator[_VALUES] = [] if results is None else list(results)
+        except Exception as e:  # Whatever combine raises: this key's error.
+            accumulator[_VALUES] = []
+            accumulator[_ERROR] = errors.record_of(
+                'combine', self._job_class.__name__, repr(accumulator[_KEY]),
+                e)
+            return
         finally:
             mapper_context.deactivate(token)
         # A combine that does not shrink its input is not called again on

@@ -19,6 +19,7 @@ from apache_beam import coders
 from beam_jobs import mapper_context
 from models import base_models
 from models import storage
+from pipelines import combiners
 from pipelines import errors
 from pipelines import metrics
 from pipelines import model_batches
@@ -254,7 +255,8 @@ class _ReduceFn(_JobCodeFn):
     """Calls the job's reduce on each (key, values) group.
 
     A key whose reduce raises becomes an error record and none of its lines
-    are output, as with Beam's with_exception_handling(); made here for the
+    are output; so does one whose combine raised, without a call of reduce
+    (its values are a combiners.CombineError), as with Beam's with_exception_handling(); made here for the
     same reasons as map's (see _MapFn._error), and because a job may have a
     key per model. Cancellation is checked before each key, outside the try.
     """
@@ -269,6 +271,8 @@ class _ReduceFn(_JobCodeFn):
             self._watch.check()
         key, values = group
         self._counted_in_bundle += 1
+        if type(values) is combiners.CombineError:
+            return [beam.pvalue.TaggedOutput(self.ERRORS, values.record)]
         try:
             # The old framework handed reduce a list, so `yield (key,
             # values)` prints the values; a lazy Beam iterable would print

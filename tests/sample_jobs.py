@@ -232,6 +232,29 @@ class FailingReduceJob(jobs.BaseMapReduceOneOffJobManager):
         yield (key, len(values))
 
 
+class FailingCombineJob(jobs.BaseMapReduceOneOffJobManager):
+    """Counts explorations by the last character of their id; combine
+    raises for key '3' once it has more than one value."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        yield (item.id[-1], 1)
+
+    @staticmethod
+    def combine(key, values):
+        if key == '3' and len(values) > 1:
+            raise ArithmeticError('cannot add up %s' % key)
+        yield sum(values)
+
+    @staticmethod
+    def reduce(key, values):
+        yield (key, sum(values))
+
+
 class GatedJob(jobs.BaseMapReduceOneOffJobManager):
     """Stops in map at the model named by the 'gate_model' parameter until
     the file 'gate_path' exists, after touching 'gate_path'.reached: lets a

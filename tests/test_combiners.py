@@ -18,6 +18,7 @@ from models import exp_models
 from pipelines import combiners
 from pipelines import compiler
 from pipelines import options as pipeline_options
+from pipelines import stages
 from tests import sample_jobs
 
 SHIPPED_JOBS_WITH_COMBINERS = [
@@ -151,6 +152,49 @@ def test_combine_reads_job_params_and_output_matches_no_combiner(store):
     without = _run(job_class, 3, ['--disable_combiner'], {'label': 'L'})
     assert with_combiner[0] == ["('all', 40)"]
     assert without[0] == ["('all', 40)"]
+
+
+def test_a_key_whose_combine_raises_is_an_error_and_gets_no_reduce(store):
+    # 300 values for '3' pass the buffer size: combine raises before the
+    # last value arrives, and the values after it must not revive the key.
+    pairs = ([('1', ('1', 1))] * 5 + [('3', ('3', 1))] * 300
+             + [('7', ('7', 1))])
+    job_class = sample_jobs.FailingCombineJob
+    with _pipeline() as p:
+        groups = (p | beam.Create(pairs) | combiners.CombinePairs(
+            job_class, {}, keyed_pairs=True))
+        rows, errors = groups | stages.ReduceGroups(job_class, {}, store.url)
+        assert_that(rows, equal_to([
+            ("'1'", 0, "('1', 5)"), ("'7'", 0, "('7', 1)")]))
+        assert_that(errors | beam.Map(lambda e: e[:5]), equal_to([(
+            'combine', 'FailingCombineJob', "'3'", 'ArithmeticError',
+            'cannot add up 3')]), label='Errors')
+
+
+@pytest.mark.parametrize('pipeline_args', [
+    [], pipeline_options.with_local_workers([], 2)], ids=['1', '2-workers'])
+def test_a_run_whose_combine_raises_completes_with_the_keys_error(
+        store, pipeline_args):
+    exp_models.ExplorationModel.put_multi([
+        exp_models.ExplorationModel(id='e%03d' % n, init_state_name='A')
+        for n in range(40)])
+    job_class = sample_jobs.FailingCombineJob
+    job_id = job_class.create_new(pipeline_args=pipeline_args)
+    job_class.enqueue(job_id, shard_count=3)
+    assert job_class.get_status_code(job_id) == 'completed', (
+        job_class.get_error(job_id))
+    assert sorted(job_class.get_output(job_id)) == [
+        "('%d', 4)" % n for n in range(10) if n != 3]
+    [error] = job_class.get_errors(job_id)
+    assert error[:5] == ('combine', 'FailingCombineJob', "'3'",
+                         'ArithmeticError', 'cannot add up 3')
+    # The traceback ends in the job's own combine.
+    assert 'in combine' in error.traceback
+    # With max_errors, the key's error fails the run, as a reduce's does.
+    job_id = job_class.create_new(pipeline_args=pipeline_args, max_errors=0)
+    job_class.enqueue(job_id, shard_count=3)
+    assert job_class.get_status_code(job_id) == 'failed'
+    assert 'more than max_errors=0' in job_class.get_error(job_id)
 
 
 def test_combine_must_be_static():
