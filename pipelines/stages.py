@@ -23,6 +23,7 @@ from pipelines import combiners
 from pipelines import errors
 from pipelines import metrics
 from pipelines import model_batches
+from pipelines import output_order
 from pipelines import run_control
 
 # How often map is re-run, on a fresh copy of its model, when a put() in it
@@ -47,13 +48,6 @@ def _is_simple_tuple(value: Any) -> bool:
 
 class MapError(TypeError):
     """A job's map yielded something the framework cannot group."""
-
-
-def output_sort_key(key: Any) -> str:
-    """The text by which a key's output lines are ordered in the run's
-    output: its repr, which is deterministic for the keys GroupByKey
-    accepts."""
-    return repr(key)
 
 
 class _JobCodeFn(beam.DoFn):
@@ -280,7 +274,7 @@ class _ReduceFn(_JobCodeFn):
             results = self._job_class.reduce(key, list(values))
             if results is None:
                 return []
-            sort_key = output_sort_key(key)
+            sort_key = output_order.sort_key(key)
             return [(sort_key, index, str(value))
                     for index, value in enumerate(results)]
         except Exception as e:  # Whatever reduce raises: this key's error.

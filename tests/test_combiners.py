@@ -165,7 +165,7 @@ def test_a_key_whose_combine_raises_is_an_error_and_gets_no_reduce(store):
             job_class, {}, keyed_pairs=True))
         rows, errors = groups | stages.ReduceGroups(job_class, {}, store.url)
         assert_that(rows, equal_to([
-            ("'1'", 0, "('1', 5)"), ("'7'", 0, "('7', 1)")]))
+            ('31', 0, "('1', 5)"), ('37', 0, "('7', 1)")]))
         assert_that(errors | beam.Map(lambda e: e[:5]), equal_to([(
             'combine', 'FailingCombineJob', "'3'", 'ArithmeticError',
             'cannot add up 3')]), label='Errors')

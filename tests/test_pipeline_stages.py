@@ -221,8 +221,8 @@ def test_reduce_stage_gives_values_as_a_list_and_stringifies_output(store):
                        exp_jobs_one_off.InteractionAuditOneOffJob, {},
                        store.url))
         assert_that(rows, equal_to([
-            ("'TextInput'", 0, "('TextInput', ['e1 A', 'e2 A'])"),
-            ("'Continue'", 0, "('Continue', ['e1 B'])")]))
+            ('3TextInput', 0, "('TextInput', ['e1 A', 'e2 A'])"),
+            ('3Continue', 0, "('Continue', ['e1 B'])")]))
 
 
 def test_reduce_stage_sends_a_failing_keys_lines_to_errors_not_output(
@@ -232,7 +232,7 @@ def test_reduce_stage_sends_a_failing_keys_lines_to_errors_not_output(
         rows, errors = (p | beam.Create(groups, reshuffle=False)
                         | stages.ReduceGroups(
                             sample_jobs.FailingReduceJob, {}, store.url))
-        assert_that(rows, equal_to([("'1'", 0, "('1', 1)")]))
+        assert_that(rows, equal_to([('31', 0, "('1', 1)")]))
         assert_that(errors | beam.Map(lambda e: e[:5]), equal_to([(
             'reduce', 'FailingReduceJob', "'3'", 'KeyError',
             "'no total for 3'")]), label='Errors')
