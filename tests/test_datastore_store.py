@@ -12,6 +12,8 @@ from models import base_models
 from models import datastore_store
 from models import properties as props
 from models import storage
+from pipelines import output_order
+from tests import test_output_order
 
 
 class EveryTypeModel(base_models.BaseModel):
@@ -156,6 +158,14 @@ def test_output_is_read_back_ordered_idempotent_and_deletable(
     assert store.count_output('job-1') == 0
     assert list(store.read_output('job-1')) == []
     assert list(store.read_output('job-2')) == ['other job']
+
+
+def test_output_comes_back_in_the_order_of_its_keys(datastore_url):
+    store = storage.get_store()
+    keys = test_output_order.ORDERED_KEYS
+    rows = [(output_order.sort_key(key), 0, repr(key)) for key in keys]
+    store.write_output('job-1', rows[::-1])
+    assert list(store.read_output('job-1')) == [repr(k) for k in keys]
 
 
 def test_output_line_larger_than_an_entity_is_split_and_joined(

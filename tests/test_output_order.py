@@ -13,6 +13,13 @@ from beam_jobs import user_jobs_one_off
 from models import user_models
 from pipelines import output_order
 
+# Keys in their output order; their sort texts hold numbers, text beyond
+# the Basic Multilingual Plane and the control characters that separate a
+# tuple's items: the stores must give them back in this order.
+ORDERED_KEYS = [None, False, -10, -1.5, 2, 10, 2 ** 70, '', 'a\x00', 'a\x01b',
+                'é', '\U0001f600', b'\x00', ('a',), ('a', 2), ('a', 10),
+                ('a\x00',), ('ab',), (('a',), 1)]
+
 _KIND_RANKS = {type(None): 0, bool: 1, int: 2, float: 2, str: 3, bytes: 4,
                tuple: 5, list: 6}
 
@@ -68,6 +75,11 @@ def test_sort_key_orders_keys_as_python_compares_them():
     want = sorted(keys, key=_expected_order)
     assert [_expected_order(k) for k in got] == [
         _expected_order(k) for k in want]
+
+
+def test_sort_key_gives_the_stores_test_keys_their_order():
+    assert sorted(ORDERED_KEYS[::-1], key=output_order.sort_key) == (
+        ORDERED_KEYS)
 
 
 def test_numbers_order_by_value_not_by_text():

@@ -9,6 +9,8 @@ import pytest
 
 from models import sqlite_store
 from models import storage
+from pipelines import output_order
+from tests import test_output_order
 
 
 def _fill(store, kind: str, count: int) -> list[str]:
@@ -85,6 +87,14 @@ def test_output_is_ordered_and_idempotent(store):
     store.delete_output('j1')
     assert store.count_output('j1') == 0
     assert list(store.read_output('j2')) == ['other job']
+
+
+def test_output_comes_back_in_the_order_of_its_keys(store):
+    rows = [(output_order.sort_key(key), 0, repr(key))
+            for key in test_output_order.ORDERED_KEYS]
+    store.write_output('j1', rows[::-1])
+    assert list(store.read_output('j1')) == [
+        repr(k) for k in test_output_order.ORDERED_KEYS]
 
 
 def test_large_output_lines_are_kept_whole(store):
