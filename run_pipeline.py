@@ -90,7 +90,7 @@ def _print_status(run: job_runs.JobRun, out: TextIO) -> None:
         ('started', _format_msec(run.time_started_msec)),
         ('finished', _format_msec(run.time_finished_msec)),
         ('duration', _duration(run)),
-        ('models read', _count(run.models_read)),
+        ('models read', _models_read(run)),
         ('values emitted', _count(run.values_emitted)),
         ('output lines', _count(run.output_lines)),
         ('errors', _error_summary(run)),
@@ -108,6 +108,25 @@ def _print_status(run: job_runs.JobRun, out: TextIO) -> None:
         for line in run.error.splitlines():
             out.write('  %s\n' % line)
     _print_errors(run, out, ERRORS_SHOWN)
+
+
+def _models_read(run: job_runs.JobRun) -> str:
+    """The run's models read; for a started run, its progress so far, out
+    of the models its job reads, where the store keeps progress."""
+    if run.state != job_runs.STATUS_CODE_STARTED or run.models_read is None:
+        return _count(run.models_read)
+    text = '%s so far' % _count(run.models_read)
+    try:
+        job_class = jobs_registry.get_job_class_by_name(run.job_type)
+    except jobs_registry.UnknownJobError:  # Not registered here: no total.
+        return text
+    store = storage.get_store()
+    total = sum(store.count(model_class.kind()) for model_class in
+                job_contract.model_classes_of(job_class))
+    if total:
+        text += ' of %s (%d%%)' % (
+            _count(total), min(100, 100 * run.models_read // total))
+    return text
 
 
 def _error_summary(run: job_runs.JobRun) -> str:

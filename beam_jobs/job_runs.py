@@ -67,6 +67,8 @@ class JobRun:
     time_queued_msec: float | None = None
     time_started_msec: float | None = None
     time_finished_msec: float | None = None
+    # While the run is started: the models read so far, on stores that keep
+    # progress (see storage.ModelStore.add_run_progress).
     models_read: int | None = None
     values_emitted: int | None = None
     output_lines: int | None = None

@@ -277,6 +277,13 @@ class SqliteStore(storage.ModelStore):
         with self._write() as conn:
             return conn.execute(sql, args).rowcount == 1
 
+    def add_run_progress(self, job_id: str, models_read: int) -> bool:
+        with self._write() as conn:
+            return conn.execute(
+                'UPDATE job_runs SET models_read = COALESCE(models_read, 0) '
+                '+ ? WHERE job_id = ? AND state = ?',
+                (models_read, job_id, 'started')).rowcount == 1
+
     def list_runs(
             self, limit: int = 20,
             job_type: str | None = None) -> list[dict[str, Any]]:

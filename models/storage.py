@@ -142,6 +142,18 @@ class ModelStore(abc.ABC):
         state is one of them. Returns whether the run was changed.
         """
 
+    def add_run_progress(self, job_id: str, models_read: int) -> bool:
+        """Adds models_read to a started run's models_read, as the progress
+        of its pipeline; returns whether the store did.
+
+        This store does not: a store keeps progress only where a write per
+        worker and second to one run's record is cheap. (Cloud Datastore
+        allows about one write a second to an entity, and Dataflow runs
+        show their progress in the Dataflow console.) The count a run ends
+        with is the pipeline's, not this sum.
+        """
+        return False
+
     @abc.abstractmethod
     def list_runs(
             self, limit: int = 20,

@@ -116,6 +116,7 @@ class _ReadKeyRangeFn(beam.DoFn):
                     # Checked here too, so a range of bad rows that makes
                     # no batch stays cancellable.
                     if watch is not None:
+                        watch.add_read(1)
                         watch.check()
                     # Outputs of a batched DoFn are batches, errors too.
                     yield beam.pvalue.TaggedOutput(self.ERRORS, [
@@ -125,11 +126,15 @@ class _ReadKeyRangeFn(beam.DoFn):
                 if (len(batch) == MODEL_BATCH_SIZE or
                         stored_bytes >= MODEL_BATCH_BYTES):
                     if watch is not None:
+                        watch.add_read(len(batch))
                         watch.check()
                     batch.stored_bytes = stored_bytes
                     yield batch
                     batch, stored_bytes = model_batches.ModelBatch(), 0
             if batch:
+                if watch is not None:
+                    watch.add_read(len(batch))
+                    watch.check()
                 batch.stored_bytes = stored_bytes
                 yield batch
         finally:

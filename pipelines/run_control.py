@@ -1,6 +1,7 @@
-"""What a running pipeline learns from its run record: whether it has been
-canceled. Checked from inside the DoFns, so a cancel reaches every worker
-process of a local run, wherever the pipeline is."""
+"""What a running pipeline and its run record tell each other: whether the
+run has been canceled, read from inside the DoFns, so that a cancel reaches
+every worker process of a local run wherever the pipeline is; and how many
+models the read has read so far, for an operator watching the run."""
 
 from __future__ import annotations
 
@@ -21,46 +22,61 @@ class RunCanceledError(RuntimeError):
     """The run was canceled while its pipeline was running."""
 
 
-class CancellationWatch:
-    """Raises RunCanceledError from check() once the run is canceled.
+class RunWatch:
+    """Raises RunCanceledError from check() once the run is canceled, and
+    adds the models counted with add_read() to the run's models_read, as
+    the run's progress (in stores that keep it: see
+    storage.ModelStore.add_run_progress).
 
-    check() is cheap (a clock read) except once per interval, when it reads
-    the run's state. A run with no record (a pipeline built outside a job
-    run, as in stage tests) is never canceled.
+    check() is cheap (a clock read) except once per interval, when it adds
+    the models counted since and reads the run's state. A run with no
+    record (a pipeline built outside a job run, as in stage tests) is never
+    canceled.
     """
 
     def __init__(self, store_url: str, job_id: str,
-                 interval: float = CHECK_INTERVAL_SECONDS) -> None:
+                 interval: float | None = None) -> None:
         self._store_url = store_url
         self._job_id = job_id
-        self._interval = interval
+        self._interval = (CHECK_INTERVAL_SECONDS if interval is None
+                          else interval)
         self._next_check = 0.0
+        self._unreported = 0
 
     @property
     def interval(self) -> float:
         """Seconds between two reads of the run's state."""
         return self._interval
 
+    def add_read(self, models: int) -> None:
+        """Counts models read, to be added to the run's progress at the
+        next check that reads the run."""
+        self._unreported += models
+
     def check(self) -> None:
         now = time.monotonic()
         if now < self._next_check:
             return
         self._next_check = now + self._interval
-        record = storage.get_store(self._store_url).get_run(self._job_id)
+        store = storage.get_store(self._store_url)
+        if self._unreported:
+            store.add_run_progress(self._job_id, self._unreported)
+            self._unreported = 0
+        record = store.get_run(self._job_id)
         if record is not None and record['state'] == CANCELED:
             raise RunCanceledError('job %s was canceled by %s' % (
                 self._job_id, record.get('canceled_by') or 'someone'))
 
 
 def watch_of(store_url: str,
-             job_id: str | None) -> CancellationWatch | None:
-    """The watch of a run's cancellation, or None for a pipeline with no
-    run (no job id), which is never canceled."""
-    return None if job_id is None else CancellationWatch(store_url, job_id)
+             job_id: str | None) -> RunWatch | None:
+    """The watch of a run, or None for a pipeline with no run (no job id),
+    which is never canceled."""
+    return None if job_id is None else RunWatch(store_url, job_id)
 
 
 class _CheckCanceledFn(beam.DoFn):
-    def __init__(self, watch: CancellationWatch) -> None:
+    def __init__(self, watch: RunWatch) -> None:
         self._watch = watch
 
     def process(self, element: Any) -> Iterator[Any]:
@@ -75,7 +91,7 @@ class CheckCanceled(beam.PTransform):
 
     def __init__(self, store_url: str, job_id: str) -> None:
         super().__init__()
-        self._watch = CancellationWatch(store_url, job_id)
+        self._watch = RunWatch(store_url, job_id)
 
     def expand(self, elements: beam.PCollection) -> beam.PCollection:
         return elements | 'Check' >> beam.ParDo(_CheckCanceledFn(self._watch))

@@ -18,6 +18,7 @@ import pytest
 import run_pipeline
 from beam_jobs import exp_jobs_one_off
 from beam_jobs import job_runs
+from beam_jobs import jobs_registry
 from beam_jobs import user_jobs_one_off
 from models import exp_models
 from models import storage
@@ -182,6 +183,33 @@ def test_killed_process_leaves_a_failed_run_and_a_clean_store(
     sample_jobs.GatedJob.enqueue(rerun, {'gate_model': 'exp-150',
                                          'gate_path': gate})
     assert sample_jobs.GatedJob.get_output(rerun) == ["('all', 200)"]
+
+
+def test_status_shows_how_far_a_running_job_has_read(
+        store, store_path, tmp_path, monkeypatch):
+    _explorations(['exp-%03d' % i for i in range(300)])
+    gate = str(tmp_path / 'gate')
+    proc, job_id = _start_driver(store_path, 'GatedJob',
+                                 'gate_model=exp-250', 'gate_path=' + gate)
+    _wait_for_file(gate + '.reached', proc)
+    # The read reported what it had read when it last read the run: at
+    # least its first batch, and not the models after the gate's batch.
+    run = job_runs.get(job_id)
+    assert run.state == 'started'
+    assert 0 < run.models_read < 300
+    monkeypatch.setattr(jobs_registry, 'ONE_OFF_JOB_MANAGERS',
+                        [sample_jobs.GatedJob])
+    out = io.StringIO()
+    assert run_pipeline.main(['--store', store_path, 'status', job_id],
+                             out=out) == 0
+    assert 'models read:      %d so far of 300 (%d%%)\n' % (
+        run.models_read, run.models_read // 3) in out.getvalue()
+    open(gate, 'w').close()
+    _, err = proc.communicate(timeout=PROCESS_TIMEOUT)
+    assert proc.returncode == 0, err
+    # At its end, the run's count is the pipeline's own.
+    run = job_runs.get(job_id)
+    assert (run.state, run.models_read) == ('completed', 300)
 
 
 def test_cancel_from_another_process_stops_the_run(store, store_path,

@@ -140,6 +140,30 @@ def test_a_canceled_read_stops_in_a_range_of_bad_rows(store):
                 exp_models.ExplorationModel, store.url, 1, job_id='j1')
 
 
+def test_the_read_adds_the_models_it_read_to_a_started_runs_progress(
+        store, monkeypatch):
+    # Every check reads the run (no interval), so each batch is reported.
+    monkeypatch.setattr(run_control, 'CHECK_INTERVAL_SECONDS', 0)
+    monkeypatch.setattr(model_io, 'MODEL_BATCH_SIZE', 2)
+    _put_explorations(5)
+    store.insert_run({'job_id': 'j1', 'job_type': 'T', 'state': 'started',
+                      'models_read': None})
+    with _pipeline() as p:
+        _ = p | model_io.ReadModels(
+            exp_models.ExplorationModel, store.url, 1, job_id='j1')
+    assert store.get_run('j1')['models_read'] == 5
+
+
+def test_a_run_watch_reports_progress_only_when_it_reads_the_run(store):
+    store.insert_run({'job_id': 'j1', 'job_type': 'T', 'state': 'started'})
+    watch = run_control.RunWatch(store.url, 'j1', interval=3600)
+    watch.add_read(10)
+    watch.check()  # The first check reads the run.
+    watch.add_read(5)
+    watch.check()  # Within the interval: nothing written.
+    assert store.get_run('j1')['models_read'] == 10
+
+
 def test_map_stage_yields_the_jobs_pairs(store):
     models = [exp_models.ExplorationModel.from_stored(
         'e1', {'init_state_name': 'A', 'states': {
@@ -204,7 +228,7 @@ def test_map_checks_for_a_cancel_before_each_model_of_a_first_batch(store):
     models = [exp_models.ExplorationModel(id='e%d' % i, init_state_name='A')
               for i in range(4)]
     fn = stages._MapFn(_CancelsAtE1Job, {}, store.url, job_id='j1')
-    fn._watch = run_control.CancellationWatch(store.url, 'j1', interval=0)
+    fn._watch = run_control.RunWatch(store.url, 'j1', interval=0)
     fn.setup()
     fn.start_bundle()
     _CancelsAtE1Job.mapped = []

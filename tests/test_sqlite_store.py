@@ -78,6 +78,17 @@ def test_unknown_run_fields_are_refused(store):
                           'state; DROP TABLE models': 1})
 
 
+def test_progress_is_added_to_started_runs_only(store):
+    store.insert_run({'job_id': 'j1', 'job_type': 'T', 'state': 'started'})
+    assert store.add_run_progress('j1', 64)
+    assert store.add_run_progress('j1', 36)
+    assert store.get_run('j1')['models_read'] == 100
+    store.update_run('j1', {'state': 'completed', 'models_read': 120})
+    assert not store.add_run_progress('j1', 64)
+    assert store.get_run('j1')['models_read'] == 120
+    assert not store.add_run_progress('no-such-run', 1)
+
+
 def test_output_is_ordered_and_idempotent(store):
     store.write_output('j1', [("'b'", 0, 'b0'), ("'a'", 1, 'a1')])
     store.write_output('j1', [("'a'", 0, 'a0'), ("'a'", 1, 'a1')])
