@@ -116,8 +116,7 @@ class _ReadKeyRangeFn(beam.DoFn):
                     # Checked here too, so a range of bad rows that makes
                     # no batch stays cancellable.
                     if watch is not None:
-                        watch.add_read(1)
-                        watch.check()
+                        watch.check(models_read=1)
                     # Outputs of a batched DoFn are batches, errors too.
                     yield beam.pvalue.TaggedOutput(self.ERRORS, [
                         errors.record_of('read', kind, model_id, e)])
@@ -126,15 +125,13 @@ class _ReadKeyRangeFn(beam.DoFn):
                 if (len(batch) == MODEL_BATCH_SIZE or
                         stored_bytes >= MODEL_BATCH_BYTES):
                     if watch is not None:
-                        watch.add_read(len(batch))
-                        watch.check()
+                        watch.check(models_read=len(batch))
                     batch.stored_bytes = stored_bytes
                     yield batch
                     batch, stored_bytes = model_batches.ModelBatch(), 0
             if batch:
                 if watch is not None:
-                    watch.add_read(len(batch))
-                    watch.check()
+                    watch.check(models_read=len(batch))
                 batch.stored_bytes = stored_bytes
                 yield batch
         finally:

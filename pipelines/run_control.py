@@ -24,12 +24,12 @@ class RunCanceledError(RuntimeError):
 
 class RunWatch:
     """Raises RunCanceledError from check() once the run is canceled, and
-    adds the models counted with add_read() to the run's models_read, as
+    adds the models that check() was told of to the run's models_read, as
     the run's progress (in stores that keep it: see
     storage.ModelStore.add_run_progress).
 
     check() is cheap (a clock read) except once per interval, when it adds
-    the models counted since and reads the run's state. A run with no
+    the models it was told of since and reads the run's state. A run with no
     record (a pipeline built outside a job run, as in stage tests) is never
     canceled.
     """
@@ -48,12 +48,11 @@ class RunWatch:
         """Seconds between two reads of the run's state."""
         return self._interval
 
-    def add_read(self, models: int) -> None:
-        """Counts models read, to be added to the run's progress at the
-        next check that reads the run."""
-        self._unreported += models
-
-    def check(self) -> None:
+    def check(self, models_read: int = 0) -> None:
+        """Raises RunCanceledError if the run is canceled; models_read, the
+        models read since the last call, go to the run's progress with the
+        next read of the run."""
+        self._unreported += models_read
         now = time.monotonic()
         if now < self._next_check:
             return

@@ -157,10 +157,8 @@ def test_the_read_adds_the_models_it_read_to_a_started_runs_progress(
 def test_a_run_watch_reports_progress_only_when_it_reads_the_run(store):
     store.insert_run({'job_id': 'j1', 'job_type': 'T', 'state': 'started'})
     watch = run_control.RunWatch(store.url, 'j1', interval=3600)
-    watch.add_read(10)
-    watch.check()  # The first check reads the run.
-    watch.add_read(5)
-    watch.check()  # Within the interval: nothing written.
+    watch.check(models_read=10)  # The first check reads the run.
+    watch.check(models_read=5)  # Within the interval: nothing written.
     assert store.get_run('j1')['models_read'] == 10
 
 
