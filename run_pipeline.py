@@ -21,6 +21,7 @@ import datetime
 import json
 import logging
 import sys
+import threading
 from typing import Any, Callable, Sequence, TextIO
 
 from beam_jobs import dataflow_launcher
@@ -35,6 +36,8 @@ from pipelines import dataflow
 from pipelines import options as pipeline_options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# How often `run` prints the progress of the run it waits for.
+PROGRESS_SECONDS = 10.0
 # Errors shown by status, run and output; `errors JOB_ID` shows them all.
 ERRORS_SHOWN = 10
 
@@ -110,23 +113,74 @@ def _print_status(run: job_runs.JobRun, out: TextIO) -> None:
     _print_errors(run, out, ERRORS_SHOWN)
 
 
-def _models_read(run: job_runs.JobRun) -> str:
-    """The run's models read; for a started run, its progress so far, out
-    of the models its job reads, where the store keeps progress."""
-    if run.state != job_runs.STATUS_CODE_STARTED or run.models_read is None:
+def _in_progress(run: job_runs.JobRun) -> bool:
+    """Whether the run is started and its store keeps its progress."""
+    return (run.state == job_runs.STATUS_CODE_STARTED and
+            run.models_read is not None)
+
+
+def _models_read(run: job_runs.JobRun, total: int | None = None) -> str:
+    """The run's models read; for a run in progress, those read so far, out
+    of total (by default, the models its job reads now)."""
+    if not _in_progress(run):
         return _count(run.models_read)
     text = '%s so far' % _count(run.models_read)
-    try:
-        job_class = jobs_registry.get_job_class_by_name(run.job_type)
-    except jobs_registry.UnknownJobError:  # Not registered here: no total.
-        return text
-    store = storage.get_store()
-    total = sum(store.count(model_class.kind()) for model_class in
-                job_contract.model_classes_of(job_class))
+    if total is None:
+        total = _models_to_read(run.job_type)
     if total:
         text += ' of %s (%d%%)' % (
             _count(total), min(100, 100 * run.models_read // total))
     return text
+
+
+def _models_to_read(job_type: str) -> int | None:
+    """How many models a run of the job reads, or None for a job that is
+    not registered here."""
+    try:
+        job_class = jobs_registry.get_job_class_by_name(job_type)
+    except jobs_registry.UnknownJobError:
+        return None
+    store = storage.get_store()
+    return sum(store.count(model_class.kind()) for model_class in
+               job_contract.model_classes_of(job_class))
+
+
+class _ProgressPrinter:
+    """While open, prints the run's progress on stream every
+    PROGRESS_SECONDS (as mrjob prints its steps' progress), so that a long
+    `run` is never silent. A line that cannot be made is skipped: progress
+    must never fail a run."""
+
+    def __init__(self, job_id: str, stream: TextIO) -> None:
+        self._job_id = job_id
+        self._stream = stream
+        self._total: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._print, name='progress-%s' % job_id, daemon=True)
+
+    def __enter__(self) -> '_ProgressPrinter':
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _print(self) -> None:
+        while not self._stop.wait(PROGRESS_SECONDS):
+            try:
+                run = job_runs.get(self._job_id)
+                if not _in_progress(run):
+                    continue
+                if self._total is None:  # Counted once: a count is a scan.
+                    self._total = _models_to_read(run.job_type) or 0
+                self._stream.write('%s: %s, models read: %s\n' % (
+                    self._job_id, _duration(run),
+                    _models_read(run, self._total)))
+                self._stream.flush()
+            except Exception:  # A busy store: the next line will do.
+                continue
 
 
 def _error_summary(run: job_runs.JobRun) -> str:
@@ -177,13 +231,14 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
                                   max_errors=args.max_errors)
     sys.stderr.write('%s: running %s on %s\n' % (
         job_id, job_class.__name__, storage.default_store_url()))
-    if args.shard_count is None:
-        job_class.enqueue(job_id, additional_job_params=params or None)
-    else:
-        # An explicit --shard_count overrides what the job's own enqueue
-        # override would choose.
-        jobs.BaseMapReduceOneOffJobManager.enqueue.__func__(
-            job_class, job_id, params or None, args.shard_count)
+    with _ProgressPrinter(job_id, sys.stderr):
+        if args.shard_count is None:
+            job_class.enqueue(job_id, additional_job_params=params or None)
+        else:
+            # An explicit --shard_count overrides what the job's own enqueue
+            # override would choose.
+            jobs.BaseMapReduceOneOffJobManager.enqueue.__func__(
+                job_class, job_id, params or None, args.shard_count)
     run = job_runs.get(job_id)
     if dataflow_launcher.is_dataflow_run(run):
         return _report_dataflow_run(run, out)

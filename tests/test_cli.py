@@ -12,7 +12,10 @@ import pytest
 import run_pipeline
 from beam_jobs import exp_jobs_one_off
 from beam_jobs import job_runs
+from beam_jobs import jobs_registry
+from models import exp_models
 from models import storage
+from tests import sample_jobs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,6 +47,45 @@ def test_run_prints_output_and_output_reads_it_back(seeded, capsys):
     code, again = _cli(seeded, 'output', run.job_id)
     assert code == 0 and again == printed
     assert 'completed' in capsys.readouterr().err
+
+
+class _GateOpeningStderr(io.StringIO):
+    """Standard error that opens GatedJob's gate once `run` has printed a
+    progress line: the run is certainly in progress when the line is
+    printed, since the gate holds it until then."""
+
+    def __init__(self, gate):
+        super().__init__()
+        self._gate = gate
+
+    def write(self, text):
+        if 'models read:' in text and not os.path.exists(self._gate):
+            open(self._gate, 'w').close()
+        return super().write(text)
+
+
+def test_run_prints_its_progress_while_it_runs(store_path, tmp_path,
+                                               monkeypatch):
+    storage.set_default_store(store_path)
+    exp_models.ExplorationModel.put_multi([
+        exp_models.ExplorationModel(id='exp-%02d' % i, init_state_name='A')
+        for i in range(40)])
+    monkeypatch.setattr(jobs_registry, 'ONE_OFF_JOB_MANAGERS',
+                        [sample_jobs.GatedJob])
+    monkeypatch.setattr(run_pipeline, 'PROGRESS_SECONDS', 0.05)
+    gate = str(tmp_path / 'gate')
+    stderr = _GateOpeningStderr(gate)
+    monkeypatch.setattr(sys, 'stderr', stderr)
+    code, printed = _cli(store_path, 'run', 'GatedJob', '--param',
+                         'gate_model=exp-00', '--param', 'gate_path=' + gate)
+    assert code == 0
+    assert printed == "('all', 40)\n"
+    progress = [line for line in stderr.getvalue().splitlines()
+                if 'models read:' in line]
+    # At the gate, the read had reported the first key range's models.
+    assert progress[0].startswith('GatedJob-')
+    assert ', models read: ' in progress[0]
+    assert ' so far of 40 (' in progress[0]
 
 
 def test_run_with_shard_count_and_params(seeded):
