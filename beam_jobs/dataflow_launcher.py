@@ -73,9 +73,8 @@ def enqueue(job_class: type, job_id: str, params: Mapping[str, Any],
         job_class=job_class, job_id=job_id, store_url=store_url,
         shard_count=shard_count, params=params, max_errors=max_errors)
     try:
-        pipeline = beam.Pipeline(
-            runner=dataflow_runner.DataflowRunner(), options=options)
-        compiler.compile_job(pipeline, spec)
+        pipeline = compiler.compiled_pipeline(
+            spec, dataflow_runner.DataflowRunner(), options)
         reads = _reads_of(pipeline)
         result = pipeline.run()
     except Exception as e:

@@ -216,9 +216,8 @@ def _run_locally(spec: compiler.JobSpec,
     store = storage.get_store(spec.store_url)
     try:
         with _Heartbeat(spec.job_id, spec.store_url):
-            pipeline = beam.Pipeline(
-                runner=pipeline_options.local_runner(), options=options)
-            compiler.compile_job(pipeline, spec)
+            pipeline = compiler.compiled_pipeline(
+                spec, pipeline_options.local_runner(), options)
             result = pipeline.run()
             result.wait_until_finish()
         counts = metrics.read_counters(result)

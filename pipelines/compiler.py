@@ -15,6 +15,7 @@ job they belong to.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from typing import Any, Mapping
 
 import apache_beam as beam
@@ -96,3 +97,17 @@ def compile_job(pipeline: beam.Pipeline, spec: JobSpec) -> beam.Pipeline:
     """Adds the job's steps to pipeline and returns the pipeline."""
     _ = pipeline | spec.job_name >> CompiledJob(spec)
     return pipeline
+
+
+def compiled_pipeline(spec: JobSpec, runner: Any,
+                      options: Any) -> beam.Pipeline:
+    """A new pipeline for runner with the job's steps added.
+
+    A Beam pipeline makes a local temp folder when it is made, and only
+    run() removes it: if compiling fails, the folder is removed here."""
+    pipeline = beam.Pipeline(runner=runner, options=options)
+    try:
+        return compile_job(pipeline, spec)
+    except BaseException:
+        shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)
+        raise

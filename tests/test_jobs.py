@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -15,6 +16,7 @@ from beam_jobs import jobs
 from beam_jobs import launcher
 from models import exp_models
 from models import user_models
+from pipelines import compiler
 from pipelines import options as pipeline_options
 from tests import sample_jobs
 
@@ -334,3 +336,20 @@ def test_a_script_that_runs_a_job_shows_no_false_beam_warning(tmp_path):
     assert 'apitools not found' not in done.stderr
     # Other warnings still show.
     assert 'a warning of its own' in done.stderr
+
+
+def test_a_pipeline_that_fails_to_compile_leaves_no_temp_folder(
+        store, tmp_path, monkeypatch):
+    temp = tmp_path / 'temp'
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, 'tempdir', str(temp))
+
+    def broken_expand(self, pbegin):
+        raise TypeError('a step that cannot be built')
+
+    monkeypatch.setattr(compiler.CompiledJob, 'expand', broken_expand)
+    job = exp_jobs_one_off.InteractionAuditOneOffJob
+    job_id = _run(job)
+    assert job.get_status_code(job_id) == 'failed'
+    assert 'TypeError: a step that cannot be built' in job.get_error(job_id)
+    assert os.listdir(temp) == []
