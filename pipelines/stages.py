@@ -249,10 +249,11 @@ class _ReduceFn(_JobCodeFn):
     """Calls the job's reduce on each (key, values) group.
 
     A key whose reduce raises becomes an error record and none of its lines
-    are output; so does one whose combine raised, without a call of reduce
-    (its values are a combiners.CombineError), as with Beam's with_exception_handling(); made here for the
-    same reasons as map's (see _MapFn._error), and because a job may have a
-    key per model. Cancellation is checked before each key, outside the try.
+    are output, as with Beam's with_exception_handling(); so does one whose
+    combine raised, without a call of reduce (its values are then a
+    combiners.CombineError). The records are made here for the same reasons
+    as map's (see _MapFn._error), and because a job may have a key per
+    model. Cancellation is checked before each key, outside the try.
     """
 
     def __init__(self, job_class: type, params: Mapping[str, Any],
