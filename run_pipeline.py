@@ -21,7 +21,6 @@ import datetime
 import json
 import logging
 import sys
-import threading
 from typing import Any, Callable, Sequence, TextIO
 
 from beam_jobs import dataflow_launcher
@@ -31,6 +30,7 @@ from beam_jobs import job_runs
 from beam_jobs import jobs
 from beam_jobs import jobs_registry
 from beam_jobs import launcher
+from beam_jobs import periodic
 from models import storage
 from pipelines import dataflow
 from pipelines import options as pipeline_options
@@ -145,42 +145,29 @@ def _models_to_read(job_type: str) -> int | None:
                job_contract.model_classes_of(job_class))
 
 
-class _ProgressPrinter:
+def _progress_printer(job_id: str, stream: TextIO) -> periodic.Periodic:
     """While open, prints the run's progress on stream every
     PROGRESS_SECONDS (as mrjob prints its steps' progress), so that a long
     `run` is never silent. A line that cannot be made is skipped: progress
     must never fail a run."""
+    total: int | None = None
 
-    def __init__(self, job_id: str, stream: TextIO) -> None:
-        self._job_id = job_id
-        self._stream = stream
-        self._total: int | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._print, name='progress-%s' % job_id, daemon=True)
+    def print_progress() -> None:
+        nonlocal total
+        try:
+            run = job_runs.get(job_id)
+            if not _in_progress(run):
+                return
+            if total is None:  # Counted once: a count is a scan.
+                total = _models_to_read(run.job_type) or 0
+            stream.write('%s: %s, models read: %s\n' % (
+                job_id, _duration(run), _models_read(run, total)))
+            stream.flush()
+        except Exception:  # A busy store: the next line will do.
+            return
 
-    def __enter__(self) -> '_ProgressPrinter':
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _print(self) -> None:
-        while not self._stop.wait(PROGRESS_SECONDS):
-            try:
-                run = job_runs.get(self._job_id)
-                if not _in_progress(run):
-                    continue
-                if self._total is None:  # Counted once: a count is a scan.
-                    self._total = _models_to_read(run.job_type) or 0
-                self._stream.write('%s: %s, models read: %s\n' % (
-                    self._job_id, _duration(run),
-                    _models_read(run, self._total)))
-                self._stream.flush()
-            except Exception:  # A busy store: the next line will do.
-                continue
+    return periodic.Periodic(PROGRESS_SECONDS, print_progress,
+                             'progress-%s' % job_id)
 
 
 def _error_summary(run: job_runs.JobRun) -> str:
@@ -231,7 +218,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
                                   max_errors=args.max_errors)
     sys.stderr.write('%s: running %s on %s\n' % (
         job_id, job_class.__name__, storage.default_store_url()))
-    with _ProgressPrinter(job_id, sys.stderr):
+    with _progress_printer(job_id, sys.stderr):
         if args.shard_count is None:
             job_class.enqueue(job_id, additional_job_params=params or None)
         else:

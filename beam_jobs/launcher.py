@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import socket
-import threading
 import traceback
 from typing import Any, Mapping, Sequence
 
@@ -16,6 +15,7 @@ import apache_beam as beam
 
 from beam_jobs import job_contract
 from beam_jobs import job_runs
+from beam_jobs import periodic
 from models import storage
 from pipelines import compiler
 from pipelines import errors
@@ -215,7 +215,7 @@ def _run_locally(spec: compiler.JobSpec,
         heartbeat_msec=now, details=how)
     store = storage.get_store(spec.store_url)
     try:
-        with _Heartbeat(spec.job_id, spec.store_url):
+        with _heartbeat(spec.job_id, spec.store_url):
             pipeline = compiler.compiled_pipeline(
                 spec, pipeline_options.local_runner(), options)
             result = pipeline.run()
@@ -245,35 +245,21 @@ def _run_locally(spec: compiler.JobSpec,
                      metrics.KEYS_REDUCED: counts[metrics.KEYS_REDUCED]})
 
 
-class _Heartbeat:
+def _heartbeat(job_id: str, store_url: str) -> periodic.Periodic:
     """While open, refreshes the run's heartbeat from a daemon thread, so
     that a run whose process died can be told from one still working."""
+    store = storage.get_store(store_url)
 
-    def __init__(self, job_id: str, store_url: str) -> None:
-        self._job_id = job_id
-        self._store_url = store_url
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, name='heartbeat-%s' % job_id, daemon=True)
+    def beat() -> None:
+        try:
+            store.update_run(
+                job_id, {'heartbeat_msec': job_runs.now_msec()},
+                from_states=[job_runs.STATUS_CODE_STARTED])
+        except Exception:  # A busy store must not end the heartbeat.
+            _LOGGER.warning('could not refresh the heartbeat of %s', job_id,
+                            exc_info=True)
 
-    def __enter__(self) -> '_Heartbeat':
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        store = storage.get_store(self._store_url)
-        while not self._stop.wait(HEARTBEAT_SECONDS):
-            try:
-                store.update_run(
-                    self._job_id, {'heartbeat_msec': job_runs.now_msec()},
-                    from_states=[job_runs.STATUS_CODE_STARTED])
-            except Exception:  # A busy store must not end the heartbeat.
-                _LOGGER.warning('could not refresh the heartbeat of %s',
-                                self._job_id, exc_info=True)
+    return periodic.Periodic(HEARTBEAT_SECONDS, beat, 'heartbeat-%s' % job_id)
 
 
 def _record_failure(spec: compiler.JobSpec, error: BaseException) -> None:
