@@ -49,9 +49,10 @@ def _quiet_logging() -> None:
         'worker %d: %%(levelname)s: %%(message)s' % os.getpid()))
     logging.getLogger().addHandler(stderr)
     # The harness also sends its records to the runner, which logs them
-    # again: the filter goes on the loggers, not on this handler.
+    # again: the filter goes on the loggers, not on this handler. Importing
+    # the pipelines package put it on the root logger already.
     beam_warnings.drop_false_warnings(
-        '', 'apache_beam.runners.worker.sdk_worker_main')
+        'apache_beam.runners.worker.sdk_worker_main')
 
 
 def main() -> None:
