@@ -19,6 +19,7 @@ Before, the text was the key's repr, which put 10 before 2.
 from __future__ import annotations
 
 import decimal
+import math
 from typing import Any
 
 # The first character of each kind's text.
@@ -80,9 +81,9 @@ def _int_text(value: int) -> str:
 
 
 def _float_text(value: float) -> str:
-    if value != value:
+    if math.isnan(value):
         return _NUMBER + _NAN
-    if value in (float('inf'), float('-inf')):
+    if math.isinf(value):
         return _NUMBER + (_INFINITY if value > 0 else _NEGATIVE_INFINITY)
     if value == 0:
         return _NUMBER + _ZERO
