@@ -58,27 +58,35 @@ def _decode_json(kind: str, model_id: str, payload: str | bytes) -> Any:
             kind, model_id, 'stored data is not valid JSON: %s' % e) from e
 
 
-def _typed_decoder(
-        model_class: type['BaseModel']) -> Callable[[str | bytes], Any] | None:
-    """A decoder of model_class's stored JSON that checks every property as
-    it decodes, in C (msgspec), or None if a property's class is one only
-    its own from_json can decode.
+def _values_struct(model_class: type['BaseModel'],
+                   typed: bool) -> type[msgspec.Struct] | None:
+    """The Struct type that keeps a model's property values, one field per
+    property with its default.
 
-    It gives a Struct whose fields are the properties, missing ones set to
-    their defaults; it refuses unknown properties, values of the wrong
-    type, and required properties that are missing or null. last_updated
-    is decoded as its text, which put() needs as the version the model was
-    read at.
+    Typed, its fields have the types msgspec decodes and checks the
+    properties' stored JSON into, in C: a decoder of it refuses unknown
+    properties, values of the wrong type, and required properties that are
+    missing or null; last_updated is decoded as its text, which put() needs
+    as the version the model was read at. None if a property's class is one
+    only its own from_json can decode, or msgspec cannot use a name.
+
+    Untyped, every field is Any: it only keeps values that were checked in
+    Python. (Building it is not a check: a Struct's constructor checks no
+    types.)
     """
     fields = []
     for name, prop in model_class._properties.items():
-        decoded = props.decoded_type(prop)
-        if decoded is None:
-            return None
-        if name == 'last_updated' and type(prop) is props.DateTimeProperty:
-            decoded = str
-        if not prop.required:
-            decoded = decoded | None
+        if typed:
+            decoded = props.decoded_type(prop)
+            if decoded is None:
+                return None
+            if name == 'last_updated' and (
+                    type(prop) is props.DateTimeProperty):
+                decoded = str
+            if not prop.required:
+                decoded = decoded | None
+        else:
+            decoded = Any
         if prop.required and prop.default is None:
             fields.append((name, decoded))
         elif isinstance(prop.default, (type(None), bool, int, float, str)):
@@ -87,12 +95,15 @@ def _typed_decoder(
             fields.append((name, decoded, msgspec.field(
                 default_factory=prop.default_value)))
     try:
-        struct = msgspec.defstruct(
-            '%sStoredForm' % model_class.__name__, fields,
-            forbid_unknown_fields=True, kw_only=True)
-    except (TypeError, ValueError):  # A property name msgspec cannot use.
-        return None
-    return msgspec.json.Decoder(struct).decode
+        return msgspec.defstruct(
+            '%sValues' % model_class.__name__, fields,
+            forbid_unknown_fields=True, kw_only=True,
+            module=model_class.__module__)
+    except (TypeError, ValueError, RuntimeError) as e:
+        if typed:
+            return None
+        raise TypeError('%s: its property names cannot be kept: %s'
+                        % (model_class.__name__, e)) from e
 
 
 def utcnow() -> datetime.datetime:
@@ -122,7 +133,12 @@ class BaseModel:
                                        frozenset[type] | None], ...]] = ()
     _property_names: ClassVar[frozenset[str]] = frozenset()
     _required_names: ClassVar[tuple[str, ...]] = ()
-    # See _typed_decoder: from_stored's fast path, per class.
+    # The type of a model's _values (see _values_struct): a Struct, not a
+    # dict, because from_stored's typed decoder gives one, and turning it
+    # into a dict cost a quarter of building a small model.
+    _Values: ClassVar[type[msgspec.Struct]]
+    # A decoder of the stored JSON into _Values, checking every property:
+    # from_stored's fast path, per class (None: no typed _Values).
     _decode_typed: ClassVar[Callable[[str | bytes], Any] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -139,7 +155,10 @@ class BaseModel:
         cls._decode_plan = tuple(
             (name, prop, props.pass_through_json_types(prop))
             for name, prop in found.items())
-        cls._decode_typed = _typed_decoder(cls)
+        typed = _values_struct(cls, typed=True)
+        cls._Values = typed or _values_struct(cls, typed=False)
+        cls._decode_typed = (None if typed is None
+                             else msgspec.json.Decoder(typed).decode)
 
     def __init__(self, id: str | None = None, **values: Any) -> None:
         if id is not None and not isinstance(id, str):
@@ -150,9 +169,9 @@ class BaseModel:
         # The stored last_updated this copy was read at; None: not read from
         # the store, so put() writes it blindly, as NDB did.
         self._version: str | None = None
-        self._values: dict[str, Any] = {
+        self._values = self._Values(**{
             name: prop.default_value()
-            for name, prop in self._properties.items()}
+            for name, prop in self._properties.items()})
         unknown = set(values) - set(self._properties)
         if unknown:
             raise ModelDataError(
@@ -178,10 +197,24 @@ class BaseModel:
 
     __hash__ = None  # type: ignore[assignment]  # models are mutable
 
+    # Pickled (Beam may pickle a model it moves between steps) with its
+    # values as a dict: a _Values type is made at run time, so pickle could
+    # not find it by name.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state['_values'] = _struct_as_dict(self._values)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        state['_values'] = self._Values(**state['_values'])
+        self.__dict__.update(state)
+
     # Conversion to and from the stored form.
     def to_dict(self) -> dict[str, Any]:
         """The JSON-compatible dict of this model's properties (no id)."""
-        return {name: prop.to_json(self._values[name])
+        values = self._values
+        return {name: prop.to_json(getattr(values, name))
                 for name, prop in self._properties.items()}
 
     @classmethod
@@ -200,10 +233,10 @@ class BaseModel:
             # which finds and names the property at fault (or accepts what
             # only json can read).
             try:
-                values = _struct_as_dict(decode_typed(payload))
-                version = values['last_updated']
+                values = decode_typed(payload)
+                version = values.last_updated
                 if version is not None:
-                    values['last_updated'] = _from_iso(version)
+                    values.last_updated = _from_iso(version)
             except (msgspec.MsgspecError, ValueError):
                 pass
             else:
@@ -215,7 +248,7 @@ class BaseModel:
         if isinstance(payload, (str, bytes)):
             payload = _decode_json(cls.kind(), model_id, payload)
         elif isinstance(payload, dict):
-            # The model keeps it as its values: a copy, not the caller's.
+            # Converted in place below: a copy, not the caller's.
             payload = dict(payload)
         if not isinstance(payload, dict):
             raise ModelDataError(
@@ -228,8 +261,8 @@ class BaseModel:
         model = cls.__new__(cls)
         model.id = model_id
         model._version = payload.get('last_updated')
-        # The decoded payload becomes the model's values, converted in
-        # place: building a second dict cost every model read.
+        # The decoded payload is converted in place, then kept as the
+        # model's _Values.
         try:
             for name, prop, pass_through in cls._decode_plan:
                 value = payload.get(name, _MISSING)
@@ -240,19 +273,19 @@ class BaseModel:
                     payload[name] = prop.from_json(value)
         except props.PropertyValueError as e:
             raise ModelDataError(cls.kind(), model_id, str(e)) from e
-        model._values = payload
+        model._values = cls._Values(**payload)
         model._check_required()
         return model
 
     def _check_required(self) -> None:
         values = self._values
         for name in self._required_names:
-            if values[name] is None:
+            if getattr(values, name) is None:
                 break
         else:
             return  # The common case, without building a list per model.
         missing = [name for name in self._required_names
-                   if values[name] is None]
+                   if getattr(values, name) is None]
         if missing:
             raise ModelDataError(
                 self.kind(), self.id, 'missing required properties: %s'

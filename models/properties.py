@@ -45,10 +45,10 @@ class Property:
     def __get__(self, instance: Any, owner: type) -> Any:
         if instance is None:
             return self
-        return instance._values[self.name]
+        return getattr(instance._values, self.name)
 
     def __set__(self, instance: Any, value: Any) -> None:
-        instance._values[self.name] = self.validate(value)
+        setattr(instance._values, self.name, self.validate(value))
 
     def default_value(self) -> Any:
         """A fresh default value for a new model."""

@@ -3,8 +3,10 @@ real SQLite store."""
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
+import pickle
 import sqlite3
 
 import pytest
@@ -325,6 +327,51 @@ def test_a_model_with_its_own_property_class_is_read_by_its_from_json():
 
     assert ShoutModel._decode_typed is None
     assert ShoutModel.from_stored('s1', '{"text": "hi"}').text == 'HI'
+
+
+def test_a_model_of_its_own_property_class_keeps_and_writes_values(store):
+    class UpperProperty(props.StringProperty):
+        def from_json(self, value):
+            return super().from_json(value).upper()
+
+    class LoudModel(base_models.BaseModel):
+        text = UpperProperty(required=True)
+        count = props.IntegerProperty(default=0)
+
+    model = LoudModel(id='l1', text='a')
+    model.count = 3
+    model.put()
+    read = LoudModel.get_by_id('l1')
+    assert (read.text, read.count) == ('A', 3)
+    with pytest.raises(props.PropertyValueError, match='LoudModel.count'):
+        read.count = 'three'
+    assert read.count == 3
+    with pytest.raises(base_models.ModelDataError, match='required.*text'):
+        LoudModel.from_stored('l2', '{"count": 1}')
+
+
+@pytest.mark.parametrize('copy_of', [
+    lambda model: pickle.loads(pickle.dumps(model)),
+    copy.deepcopy,
+], ids=['pickle', 'deepcopy'])
+def test_a_model_read_from_the_store_copies_whole(store, copy_of):
+    _exploration('e1', tags=['t']).put()
+    model = exp_models.ExplorationModel.get_by_id('e1')
+    model.note = 'set by job code'
+    copied = copy_of(model)
+    assert copied == model
+    assert copied.note == 'set by job code'
+    copied.tags.append('u')
+    copied.title = 'changed'
+    copied.put()  # Read at the same version: no conflict.
+    assert model.tags == ['t']
+    assert exp_models.ExplorationModel.get_by_id('e1').title == 'changed'
+
+
+def test_a_property_name_a_model_cannot_keep_is_refused_with_the_class():
+    with pytest.raises(TypeError, match='OddModel.*__weakref__'):
+        class OddModel(base_models.BaseModel):
+            __weakref__ = props.StringProperty()
 
 
 def test_exploration_domain_objects_are_frozen_and_equal_to_constructed():
