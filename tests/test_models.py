@@ -317,11 +317,15 @@ def test_what_typed_decoding_refuses_is_reported_as_before(payload, message):
         _ScoreModel.from_stored('s1', payload)
 
 
-def test_a_model_with_its_own_property_class_is_read_by_its_from_json():
-    class UpperProperty(props.StringProperty):
-        def from_json(self, value):
-            return super().from_json(value).upper()
+class UpperProperty(props.StringProperty):
+    """A property class of a job author's own: only its from_json reads
+    it, so its models have no typed decoder."""
 
+    def from_json(self, value):
+        return super().from_json(value).upper()
+
+
+def test_a_model_with_its_own_property_class_is_read_by_its_from_json():
     class ShoutModel(base_models.BaseModel):
         text = UpperProperty()
 
@@ -330,10 +334,6 @@ def test_a_model_with_its_own_property_class_is_read_by_its_from_json():
 
 
 def test_a_model_of_its_own_property_class_keeps_and_writes_values(store):
-    class UpperProperty(props.StringProperty):
-        def from_json(self, value):
-            return super().from_json(value).upper()
-
     class LoudModel(base_models.BaseModel):
         text = UpperProperty(required=True)
         count = props.IntegerProperty(default=0)
