@@ -374,18 +374,28 @@ def test_a_property_name_a_model_cannot_keep_is_refused_with_the_class():
             __weakref__ = props.StringProperty()
 
 
-def test_exploration_domain_objects_are_frozen_and_equal_to_constructed():
+def test_exploration_domain_objects_are_frozen_and_equal_by_fields():
     data = {'content': {'html': '<p>x</p>'},
             'interaction': {'id': 'TextInput', 'hints': [{'h': 1}]}}
     state = exp_domain.State.from_dict(data)
-    assert state == exp_domain.State(
-        content={'html': '<p>x</p>'},
-        interaction=exp_domain.Interaction(
-            id='TextInput', customization_args={}, answer_groups=[],
-            default_outcome=None, hints=[{'h': 1}], solution=None),
-        param_changes=[])
+    # Equal to the view of a dict that spells out every field's default.
+    assert state == exp_domain.State.from_dict({
+        'content': {'html': '<p>x</p>'},
+        'interaction': {
+            'id': 'TextInput', 'customization_args': {}, 'answer_groups': [],
+            'default_outcome': None, 'hints': [{'h': 1}], 'solution': None},
+        'param_changes': []})
+    assert state != exp_domain.State.from_dict(
+        {'content': {'html': '<p>x</p>'}, 'interaction': {'id': 'Continue'}})
+    assert state.interaction.to_dict() == {
+        'id': 'TextInput', 'customization_args': {}, 'answer_groups': [],
+        'default_outcome': None, 'hints': [{'h': 1}], 'solution': None}
     with pytest.raises(AttributeError):
         state.interaction.id = 'Continue'
+    with pytest.raises(AttributeError):
+        state.interaction = exp_domain.Interaction.from_dict({})
+    with pytest.raises(TypeError):
+        hash(state)
 
 
 def test_exploration_fetcher_gives_metadata_and_equals_constructed():
@@ -395,13 +405,27 @@ def test_exploration_fetcher_gives_metadata_and_equals_constructed():
         id='e1', title=model.title, category=model.category,
         language_code=model.language_code,
         init_state_name=model.init_state_name,
-        states={'Intro': exp_domain.State(
-            content={}, interaction=exp_domain.Interaction(),
-            param_changes=[])},
+        states={'Intro': exp_domain.State.from_dict({})},
         states_schema_version=model.states_schema_version)
     assert 'Interaction(id=None' in repr(exploration)
     with pytest.raises(AttributeError):
         exploration.title = 'changed'
+
+
+@pytest.mark.parametrize('states, message', [
+    ({'Intro': {}, 'End': 'not a state'},
+     "ExplorationModel 'e1': state 'End' is a str, not a dict"),
+    ({'Intro': {'interaction': ['TextInput']}},
+     "ExplorationModel 'e1': the interaction of state 'Intro' is a list, "
+     "not a dict"),
+    (['Intro'], "ExplorationModel 'e1': states is a list, not a dict"),
+])
+def test_exploration_fetcher_names_the_exploration_and_state_at_fault(
+        states, message):
+    model = _exploration('e1', states=states)
+    with pytest.raises(ValueError) as caught:
+        exp_fetchers.get_exploration_from_model(model)
+    assert str(caught.value) == message
 
 
 def test_exploration_from_dict_views_its_states():
