@@ -18,8 +18,10 @@ from beam_jobs import job_runs
 from beam_jobs import periodic
 from models import storage
 from pipelines import compiler
-from pipelines import errors
 from pipelines import dataflow
+from pipelines import errors
+from pipelines import fork_guard
+from pipelines import forked_workers
 from pipelines import metrics
 from pipelines import options as pipeline_options
 
@@ -30,6 +32,10 @@ MAX_SHARD_COUNT = 1024
 # and of the estimated work (seconds of one core) that chose that number
 # when the run's options did not.
 LOCAL_WORKERS = 'local_workers'
+# The key, in the details of a local run on several worker processes, of
+# how they were started: 'forked' from the launching process (see
+# pipelines.forked_workers), or 'spawned: <why not forked>'.
+LOCAL_WORKER_START = 'local_worker_start'
 ESTIMATED_WORK_SECONDS = 'estimated_work_seconds'
 # How many of a kind's first models give the mean stored size the work
 # estimate uses.
@@ -169,6 +175,9 @@ def _default_local_workers(job_class: type, args: Sequence[str],
             storage.default_store_url().startswith('datastore://')):
         return 1, None
     store = storage.get_store()
+    # Forked workers start sooner, so they pay off from less work; the
+    # fork itself is tried when the run starts (see _fork_workers).
+    forked = fork_guard.fork_blocker() is None
     work = 0.0
     for model_class in job_contract.model_classes_of(job_class):
         kind = model_class.kind()
@@ -179,10 +188,10 @@ def _default_local_workers(job_class: type, args: Sequence[str],
         mean_size = sum(sizes) / len(sizes)
         # Counted only as far as the threshold: a count is a scan.
         models = store.count(kind, limit=pipeline_options.parallel_min_models(
-            mean_size))
+            mean_size, forked))
         work += models * pipeline_options.model_work_seconds(mean_size)
     workers = pipeline_options.default_local_workers(
-        work, shard_count, pipeline_options.usable_cores())
+        work, shard_count, pipeline_options.usable_cores(), forked)
     return workers, work
 
 
@@ -206,10 +215,26 @@ def cancel(job_id: str, user_id: str | None) -> job_runs.JobRun:
 def _run_locally(spec: compiler.JobSpec,
                  options: beam.options.pipeline_options.PipelineOptions,
                  estimated_work: float | None = None) -> None:
-    now = job_runs.now_msec()
-    how = {LOCAL_WORKERS: pipeline_options.local_workers(options)}
+    workers = pipeline_options.local_workers(options)
+    how: dict[str, Any] = {LOCAL_WORKERS: workers}
     if estimated_work is not None:
         how[ESTIMATED_WORK_SECONDS] = round(estimated_work, 3)
+    standby = None
+    if workers > 1:
+        # Before the run's threads and gRPC start: see _fork_workers.
+        standby, how[LOCAL_WORKER_START] = _fork_workers(workers)
+    try:
+        _run_pipeline(spec, options, how, standby)
+    finally:
+        if standby is not None:
+            standby.close()
+
+
+def _run_pipeline(spec: compiler.JobSpec,
+                  options: beam.options.pipeline_options.PipelineOptions,
+                  how: dict[str, Any],
+                  standby: forked_workers.StandbyWorkers | None) -> None:
+    now = job_runs.now_msec()
     job_runs.transition(
         spec.job_id, job_runs.STATUS_CODE_STARTED, time_started_msec=now,
         heartbeat_msec=now, details=how)
@@ -217,7 +242,7 @@ def _run_locally(spec: compiler.JobSpec,
     try:
         with _heartbeat(spec.job_id, spec.store_url):
             pipeline = compiler.compiled_pipeline(
-                spec, pipeline_options.local_runner(), options)
+                spec, pipeline_options.local_runner(standby), options)
             result = pipeline.run()
             result.wait_until_finish()
         counts = metrics.read_counters(result)
@@ -243,6 +268,20 @@ def _run_locally(spec: compiler.JobSpec,
             details={**how,
                      metrics.KEY_RANGES: counts[metrics.KEY_RANGES],
                      metrics.KEYS_REDUCED: counts[metrics.KEYS_REDUCED]})
+
+
+def _fork_workers(count: int
+                  ) -> tuple[forked_workers.StandbyWorkers | None, str]:
+    """count worker processes forked for a local run, or None if they will
+    be spawned; and which, for the run's details (LOCAL_WORKER_START).
+
+    A fork copies only the forking thread, so it is made before the run's
+    heartbeat and gRPC's threads exist, and only if pipelines.fork_guard
+    finds no other thread that could hold a lock."""
+    try:
+        return forked_workers.StandbyWorkers.fork(count), 'forked'
+    except (forked_workers.ForkRefused, OSError) as e:
+        return None, 'spawned: %s' % e
 
 
 def _heartbeat(job_id: str, store_url: str) -> periodic.Periodic:

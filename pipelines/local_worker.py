@@ -17,18 +17,24 @@ Skipping the teardown loses nothing of ours: Beam has torn down the DoFns
 when the harness returns, and every write to a store is committed when it
 is made. (A job's `map` that writes files of its own must close them.)
 
+A worker can also be forked from the launching process before the run
+starts (pipelines.forked_workers), which saves it importing Beam and the
+job's modules: standby_main() is what such a worker runs.
+
 Nothing here imports Beam at module level: the logging set-up must come
 first.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
 import signal
 import sys
 import traceback
+from typing import NoReturn
 
 from pipelines import beam_warnings
 
@@ -38,6 +44,7 @@ from pipelines import beam_warnings
 # worker failing, in the runner's eyes).
 COMMAND = '%s%s -m %s' % ('exec ' if os.name == 'posix' else '',
                           shlex.quote(sys.executable), __name__)
+
 
 def _quiet_logging() -> None:
     # Before Beam is imported: a root handler of our own keeps Beam's
@@ -58,12 +65,46 @@ def _quiet_logging() -> None:
 def main() -> None:
     """Runs Beam's SDK harness, configured by the environment the runner
     set, then ends the process at once with its outcome."""
+    _ignore_ctrl_c()
+    _quiet_logging()
+    _run_harness_and_exit()
+
+
+def standby_main(read_fd: int) -> NoReturn:
+    """What a worker forked before its run runs (pipelines.forked_workers):
+    waits for the JSON object of environment variables that tell the
+    harness how to reach the runner, written to read_fd, then runs the
+    harness as main() does. Exits at once if the pipe closes with nothing
+    written: the run did not need this worker."""
+    _ignore_ctrl_c()
+    chunks = []
+    while True:
+        chunk = os.read(read_fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_fd)
+    if not chunks:
+        os._exit(0)
+    os.environ.update(json.loads(b''.join(chunks)))
+    # The handlers inherited from the launching process print at its
+    # levels, and the harness logs at INFO.
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    _quiet_logging()
+    _run_harness_and_exit()
+
+
+def _ignore_ctrl_c() -> None:
     # A Ctrl-C reaches the whole process group. The runner reports the
     # interruption, fails the run and closes the workers' channels, which
     # ends the harness; a worker that died of it first would fill the
     # terminal with its traceback and the runner's gRPC errors.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _quiet_logging()
+
+
+def _run_harness_and_exit() -> NoReturn:
     status = 0
     try:
         from apache_beam.runners.worker import sdk_worker_main

@@ -17,6 +17,7 @@ from apache_beam.options import pipeline_options as beam_options
 from apache_beam.portability import python_urns
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 
+from pipelines import forked_workers
 from pipelines import local_worker
 from pipelines import state_sampler
 
@@ -87,13 +88,19 @@ def is_local(options: beam_options.PipelineOptions) -> bool:
 # A local run whose options do not say how to run uses worker processes,
 # one per core (up to its shard count), when its estimated work is at least
 # this many seconds of one core. Measured on these machines (2 cores): in
-# one process a run takes about its work + 0.2-0.3 s; on two workers about
-# 0.55 x its work + 1-1.3 s (each worker imports Beam, 0.6 s more with the
-# gcp extra installed, and the runner exchanges every stage with them). So
-# the workers pay off from about 2 s of work, and a run of any length past
-# that has the same processes, and so the same memory. Figures: the
-# README's *Running in parallel locally*.
+# one process a run takes about its work + 0.2-0.3 s; on two spawned
+# workers about 0.55 x its work + 1-1.3 s (each worker imports Beam, 0.6 s
+# more with the gcp extra installed, and the runner exchanges every stage
+# with them), so they pay off from about 2 s of work. Workers forked from
+# the launching process (pipelines.forked_workers) import nothing: the
+# 100,000-exploration count (2.6 s estimated) took 1.7-2.0 s on 2 forked
+# workers and 2.65-2.8 s in one process; 200,000 users (0.77 s) took
+# 0.69-1.00 s against 0.78-0.89 s; 10,000 explorations (0.26 s) 0.50 s
+# against 0.40-0.46 s. A run of any length past the threshold has the same
+# processes, and so the same memory. Figures: the README's *Running in
+# parallel locally*.
 PARALLEL_MIN_WORK_SECONDS = 2.0
+FORKED_PARALLEL_MIN_WORK_SECONDS = 1.0
 # The estimate: what reading and mapping a model costs in one process, a
 # fixed part plus a part per byte of its stored JSON (decoding, and most
 # jobs' work on what was decoded, grow with it). Fitted to the benchmark's
@@ -128,20 +135,28 @@ def model_work_seconds(mean_stored_bytes: float) -> float:
             WORK_SECONDS_PER_STORED_BYTE * mean_stored_bytes)
 
 
-def parallel_min_models(mean_stored_bytes: float) -> int:
+def parallel_min_work_seconds(forked: bool) -> float:
+    """The estimated work from which a local run uses workers: forked ones
+    (see pipelines.forked_workers) if forked, else spawned ones."""
+    return (FORKED_PARALLEL_MIN_WORK_SECONDS if forked
+            else PARALLEL_MIN_WORK_SECONDS)
+
+
+def parallel_min_models(mean_stored_bytes: float,
+                        forked: bool = False) -> int:
     """The fewest models of this mean stored size whose estimated work
-    reaches PARALLEL_MIN_WORK_SECONDS."""
-    return math.ceil(PARALLEL_MIN_WORK_SECONDS /
+    reaches parallel_min_work_seconds(forked)."""
+    return math.ceil(parallel_min_work_seconds(forked) /
                      model_work_seconds(mean_stored_bytes))
 
 
 def default_local_workers(work_seconds: float, shard_count: int,
-                          cores: int) -> int:
+                          cores: int, forked: bool = False) -> int:
     """How many worker processes a local run that does not say should use,
     given its estimated work: 1 (the in-process runner) below
-    PARALLEL_MIN_WORK_SECONDS, else one per core but no more than the
-    shards, which are what the workers share."""
-    if work_seconds < PARALLEL_MIN_WORK_SECONDS:
+    parallel_min_work_seconds(forked), else one per core but no more than
+    the shards, which are what the workers share."""
+    if work_seconds < parallel_min_work_seconds(forked):
         return 1
     return max(1, min(cores, shard_count))
 
@@ -183,10 +198,16 @@ _BEAM_WORKER_COMMAND = (
 class LocalRunner(fn_runner.FnApiRunner):
     """Beam's FnApiRunner, whose multi_processing workers run
     pipelines.local_worker: the same SDK harness, exiting as soon as it is
-    done (see that module). Its bundles, in this process and in the workers,
-    use pipelines.state_sampler's shorter sampling period. It reads
-    --direct_running_mode and --direct_num_workers from the options as
-    FnApiRunner does."""
+    done (see that module), in the standby workers given (see
+    pipelines.forked_workers) or else in new processes. Its bundles, in
+    this process and in the workers, use pipelines.state_sampler's shorter
+    sampling period. It reads --direct_running_mode and
+    --direct_num_workers from the options as FnApiRunner does."""
+
+    def __init__(self, standby_workers:
+                 forked_workers.StandbyWorkers | None = None) -> None:
+        super().__init__()
+        self._standby_workers = standby_workers
 
     def run_via_runner_api(self, pipeline_proto, options):
         # For the bundles run in this process (see pipelines.state_sampler).
@@ -196,11 +217,18 @@ class LocalRunner(fn_runner.FnApiRunner):
         for environment in pipeline_proto.components.environments.values():
             if (environment.urn == python_urns.SUBPROCESS_SDK and
                     environment.payload == _BEAM_WORKER_COMMAND.encode()):
-                environment.payload = local_worker.COMMAND.encode()
+                if self._standby_workers is None:
+                    environment.payload = local_worker.COMMAND.encode()
+                else:
+                    environment.urn = forked_workers.URN
+                    environment.payload = forked_workers.environment_payload(
+                        self._standby_workers)
         return super().run_via_runner_api(pipeline_proto, options)
 
 
-def local_runner() -> fn_runner.FnApiRunner:
-    """The runner for local runs and tests. It reads
-    --direct_running_mode and --direct_num_workers from the options."""
-    return LocalRunner()
+def local_runner(standby_workers: forked_workers.StandbyWorkers | None = None
+                 ) -> fn_runner.FnApiRunner:
+    """The runner for local runs and tests, whose workers (if it has any)
+    are standby_workers when given. It reads --direct_running_mode and
+    --direct_num_workers from the options."""
+    return LocalRunner(standby_workers)

@@ -8,6 +8,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import threading
 
 import apache_beam as beam
 import pytest
@@ -70,9 +71,28 @@ def test_read_reshuffles_its_key_ranges_only_if_they_can_be_spread(
     assert ('Read/ReshuffleRanges' in names) == reshuffled
 
 
-def test_large_runs_use_a_worker_per_core_by_default(store, monkeypatch):
-    # The threshold lowered so that a small store counts as large.
+@pytest.fixture
+def unforkable():
+    """A thread of the test's own runs meanwhile: the run's workers are
+    spawned, not forked (see pipelines.fork_guard)."""
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait, name='unforkable')
+    thread.start()
+    yield
+    release.set()
+    thread.join()
+
+
+def _lower_thresholds(monkeypatch):
+    # So that a small store counts as large, whether this process can fork
+    # its workers or not.
     monkeypatch.setattr(pipeline_options, 'PARALLEL_MIN_WORK_SECONDS', 1e-4)
+    monkeypatch.setattr(pipeline_options, 'FORKED_PARALLEL_MIN_WORK_SECONDS',
+                        1e-4)
+
+
+def test_large_runs_use_a_worker_per_core_by_default(store, monkeypatch):
+    _lower_thresholds(monkeypatch)
     monkeypatch.setattr(pipeline_options, 'usable_cores', lambda: 2)
     _put_explorations(80)
     job_id = sample_jobs.WorkerPidJob.create_new()
@@ -95,12 +115,13 @@ def test_runs_estimated_below_the_threshold_stay_in_one_process(store):
     run = sample_jobs.WorkerPidJob.get_run(job_id)
     assert sample_jobs.WorkerPidJob.get_output(job_id) == ["('pid', 30, 1)"]
     assert run.details['local_workers'] == 1
-    assert 0 <= run.details['estimated_work_seconds'] < (
-        pipeline_options.PARALLEL_MIN_WORK_SECONDS)
+    assert 0 <= run.details['estimated_work_seconds'] < min(
+        pipeline_options.PARALLEL_MIN_WORK_SECONDS,
+        pipeline_options.FORKED_PARALLEL_MIN_WORK_SECONDS)
 
 
 def test_small_runs_and_runs_that_say_how_stay_as_asked(store, monkeypatch):
-    monkeypatch.setattr(pipeline_options, 'PARALLEL_MIN_WORK_SECONDS', 1e-4)
+    _lower_thresholds(monkeypatch)
     monkeypatch.setattr(pipeline_options, 'usable_cores', lambda: 2)
     _put_explorations(60)
     job_id = sample_jobs.WorkerPidJob.create_new(
@@ -112,14 +133,24 @@ def test_small_runs_and_runs_that_say_how_stay_as_asked(store, monkeypatch):
     assert 'estimated_work_seconds' not in run.details
 
 
-def test_default_local_workers_policy():
-    below = pipeline_options.PARALLEL_MIN_WORK_SECONDS * 0.99
-    at = pipeline_options.PARALLEL_MIN_WORK_SECONDS
-    assert pipeline_options.default_local_workers(below, 8, cores=4) == 1
-    assert pipeline_options.default_local_workers(at, 8, cores=4) == 4
+@pytest.mark.parametrize('forked', [False, True])
+def test_default_local_workers_policy(forked):
+    at = pipeline_options.parallel_min_work_seconds(forked)
+    below = at * 0.99
+    policy = pipeline_options.default_local_workers
+    assert policy(below, 8, cores=4, forked=forked) == 1
+    assert policy(at, 8, cores=4, forked=forked) == 4
     # No more workers than shards: the shards are what they share.
-    assert pipeline_options.default_local_workers(at, 2, cores=4) == 2
-    assert pipeline_options.default_local_workers(at, 8, cores=1) == 1
+    assert policy(at, 2, cores=4, forked=forked) == 2
+    assert policy(at, 8, cores=1, forked=forked) == 1
+
+
+def test_forked_workers_pay_off_from_less_work():
+    # They skip importing Beam (see pipelines.forked_workers).
+    assert (pipeline_options.parallel_min_work_seconds(forked=True) <
+            pipeline_options.parallel_min_work_seconds(forked=False))
+    assert (pipeline_options.parallel_min_models(3700, forked=True) <
+            pipeline_options.parallel_min_models(3700))
 
 
 def test_larger_models_need_fewer_of_them_for_workers_to_pay_off():
@@ -150,8 +181,8 @@ def test_with_local_workers_adds_multi_processing_options():
     assert pipeline_options.local_workers(pipeline_options.parse([])) == 1
 
 
-def test_workers_run_the_harness_from_local_worker_quietly(
-        store, capfd, caplog):
+def test_spawned_workers_run_the_harness_from_local_worker_quietly(
+        store, capfd, caplog, unforkable):
     _put_explorations(40)
     output = _run(sample_jobs.WorkerEntryPointJob, MULTI_PROCESSING, 4)
     assert output == ["('pipelines.local_worker', 40)"]
@@ -187,15 +218,17 @@ def test_a_worker_whose_harness_fails_exits_with_an_error():
 
 
 _RUN_STUCK_JOB = '''
-import sys
+import sys, threading
 from models import exp_models, storage
 from tests import sample_jobs
 storage.set_default_store(sys.argv[1])
 exp_models.ExplorationModel.put_multi([
     exp_models.ExplorationModel(id='e%02d' % n, init_state_name='A')
     for n in range(8)])
+if sys.argv[3] == 'spawned':  # A thread of its own makes a fork unsafe.
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
 job = sample_jobs.StuckMapJob
-job_id = job.create_new(pipeline_args=sys.argv[3:])
+job_id = job.create_new(pipeline_args=sys.argv[4:])
 try:
     job.enqueue(job_id, shard_count=2,
                 additional_job_params={'folder': sys.argv[2]})
@@ -203,19 +236,21 @@ except KeyboardInterrupt:
     run = job.get_run(job_id)
     print(run.state)
     print(run.error)
+    print(run.details['local_worker_start'].split(':')[0])
     sys.exit(130)
 '''
 
 
+@pytest.mark.parametrize('workers', ['forked', 'spawned'])
 def test_ctrl_c_ends_a_run_on_workers_quietly_and_leaves_no_worker(
-        store_path, tmp_path):
+        store_path, tmp_path, workers):
     mapping = tmp_path / 'mapping'
     mapping.mkdir()
     # In a session of its own, as a terminal's Ctrl-C reaches a process
     # group: the launcher, its workers and their shells.
     process = subprocess.Popen(
         [sys.executable, '-c', _RUN_STUCK_JOB, store_path, str(mapping),
-         *MULTI_PROCESSING],
+         workers, *MULTI_PROCESSING],
         cwd=pathlib.Path(__file__).resolve().parents[1],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True)
@@ -233,7 +268,7 @@ def test_ctrl_c_ends_a_run_on_workers_quietly_and_leaves_no_worker(
     # The run is not left started, and says what happened.
     assert out.splitlines() == [
         'failed', 'StuckMapJob interrupted (Ctrl-C or SIGINT) in the process '
-        'running it']
+        'running it', workers]
     assert 'Traceback' not in err and 'Error' not in err, err
     workers = [int(path.name) for path in mapping.iterdir()]
     # Not even a map that never returns keeps them once the runner is gone.
