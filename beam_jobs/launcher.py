@@ -32,8 +32,8 @@ MAX_SHARD_COUNT = 1024
 # and of the estimated work (seconds of one core) that chose that number
 # when the run's options did not.
 LOCAL_WORKERS = 'local_workers'
-# The key, in the details of a local run on several worker processes, of
-# how they were started: 'forked' from the launching process (see
+# The key, in the details of a local run on worker processes, of how they
+# were started: 'forked' from the launching process (see
 # pipelines.forked_workers), or 'spawned: <why not forked>'.
 LOCAL_WORKER_START = 'local_worker_start'
 ESTIMATED_WORK_SECONDS = 'estimated_work_seconds'
@@ -220,7 +220,7 @@ def _run_locally(spec: compiler.JobSpec,
     if estimated_work is not None:
         how[ESTIMATED_WORK_SECONDS] = round(estimated_work, 3)
     standby = None
-    if workers > 1:
+    if pipeline_options.uses_worker_processes(options):
         # Before the run's threads and gRPC start: see _fork_workers.
         standby, how[LOCAL_WORKER_START] = _fork_workers(workers)
     try:

@@ -170,12 +170,19 @@ def with_local_workers(args: Sequence[str], workers: int) -> list[str]:
             '--direct_num_workers=%d' % workers]
 
 
+def uses_worker_processes(options: beam_options.PipelineOptions) -> bool:
+    """Whether a local run with these options runs its bundles in worker
+    processes (multi_processing), even if only one."""
+    direct = options.view_as(beam_options.DirectOptions)
+    return direct.direct_running_mode == 'multi_processing'
+
+
 def local_workers(options: beam_options.PipelineOptions) -> int:
     """The worker processes a local run with these options uses; 1 for the
     in-process runner."""
-    direct = options.view_as(beam_options.DirectOptions)
-    if direct.direct_running_mode != 'multi_processing':
+    if not uses_worker_processes(options):
         return 1
+    direct = options.view_as(beam_options.DirectOptions)
     return direct.direct_num_workers or usable_cores()
 
 

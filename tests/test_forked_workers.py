@@ -14,6 +14,8 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 from models import exp_models
 from pipelines import fork_guard
 from tests import sample_jobs
@@ -87,7 +89,7 @@ def test_standby_workers_that_are_not_needed_exit_when_closed():
     assert seen == {'statuses': [0, 0], 'left': True, 'children': 'none'}
 
 
-_RUN_ON_TWO_WORKERS = '''
+_RUN_ON_WORKERS = '''
 import json, os, sys, threading
 from models import exp_models, storage
 from tests import sample_jobs
@@ -115,11 +117,15 @@ print(json.dumps({'state': run.state, 'output': job.get_output(job_id),
 '''
 
 
-def test_a_fresh_process_runs_on_forked_workers_quietly(store_path):
-    seen, stderr = _with_stderr(_RUN_ON_TWO_WORKERS, store_path, 'alone',
-                                *MULTI_PROCESSING)
-    # Both forked workers mapped, and both were waited for.
-    assert seen == {'state': 'completed', 'output': ["('pid', 80, 2)"],
+@pytest.mark.parametrize('workers', [1, 2])
+def test_a_fresh_process_runs_on_forked_workers_quietly(store_path, workers):
+    seen, stderr = _with_stderr(
+        _RUN_ON_WORKERS, store_path, 'alone',
+        '--direct_running_mode=multi_processing',
+        '--direct_num_workers=%d' % workers)
+    # Every forked worker mapped, and each was waited for.
+    assert seen == {'state': 'completed',
+                    'output': ["('pid', 80, %d)" % workers],
                     'start': 'forked', 'children': 'none'}
     # Their harness logs at INFO, but only warnings and errors show, as
     # for spawned workers (see pipelines.local_worker).
@@ -129,7 +135,7 @@ def test_a_fresh_process_runs_on_forked_workers_quietly(store_path):
 
 
 def test_a_process_with_other_threads_spawns_its_workers(store_path):
-    seen = _in_fresh_process(_RUN_ON_TWO_WORKERS, store_path,
+    seen = _in_fresh_process(_RUN_ON_WORKERS, store_path,
                              'with another thread', *MULTI_PROCESSING)
     assert seen == {'state': 'completed', 'output': ["('pid', 80, 2)"],
                     'start': "spawned: thread 'app-thread' is running",
