@@ -22,6 +22,7 @@ from pipelines import dataflow
 from pipelines import errors
 from pipelines import fork_guard
 from pipelines import forked_workers
+from pipelines import frozen_heap
 from pipelines import metrics
 from pipelines import options as pipeline_options
 
@@ -219,15 +220,16 @@ def _run_locally(spec: compiler.JobSpec,
     how: dict[str, Any] = {LOCAL_WORKERS: workers}
     if estimated_work is not None:
         how[ESTIMATED_WORK_SECONDS] = round(estimated_work, 3)
-    standby = None
-    if pipeline_options.uses_worker_processes(options):
-        # Before the run's threads and gRPC start: see _fork_workers.
-        standby, how[LOCAL_WORKER_START] = _fork_workers(workers)
-    try:
-        _run_pipeline(spec, options, how, standby)
-    finally:
-        if standby is not None:
-            standby.close()
+    with frozen_heap.frozen():
+        standby = None
+        if pipeline_options.uses_worker_processes(options):
+            # Before the run's threads and gRPC start: see _fork_workers.
+            standby, how[LOCAL_WORKER_START] = _fork_workers(workers)
+        try:
+            _run_pipeline(spec, options, how, standby)
+        finally:
+            if standby is not None:
+                standby.close()
 
 
 def _run_pipeline(spec: compiler.JobSpec,

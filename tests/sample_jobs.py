@@ -6,6 +6,7 @@ of multi_processing runs can import them.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -424,3 +425,20 @@ class StuckMapJob(jobs.BaseMapReduceOneOffJobManager):
     @staticmethod
     def reduce(key, values):
         yield key
+
+
+class FrozenHeapJob(jobs.BaseMapReduceOneOffJobManager):
+    """Counts the models mapped while the process's heap was frozen (see
+    pipelines.frozen_heap)."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        yield ('frozen' if gc.get_freeze_count() else 'not frozen', 1)
+
+    @staticmethod
+    def reduce(key, values):
+        yield (key, len(values))
