@@ -67,10 +67,6 @@ class StandbyWorker:
         self._pipe: int | None = pipe
         self._exit_status: int | None = None
 
-    @property
-    def started(self) -> bool:
-        return self._pipe is None
-
     def start(self, environment: Mapping[str, str]) -> None:
         """Hands the worker the environment variables of Beam's harness,
         which then runs."""
@@ -111,7 +107,7 @@ class StandbyWorker:
 
 class StandbyWorkers:
     """Worker processes forked for one run; close() ends those still
-    there. Usable as a ``with`` block."""
+    there."""
 
     def __init__(self, workers: list[StandbyWorker]) -> None:
         self.token = uuid.uuid4().hex
@@ -150,12 +146,6 @@ class StandbyWorkers:
         self._waiting = []
         for worker in self._all:
             worker.end()
-
-    def __enter__(self) -> 'StandbyWorkers':
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
 
 
 def _fork_one(siblings: list[StandbyWorker]) -> StandbyWorker:
