@@ -26,15 +26,8 @@ import msgspec
 
 
 class StateDataError(ValueError):
-    """A state of an exploration, or its interaction, is not a dict.
-
-    The message names the state; ``state_name`` is it (None when the states
-    themselves are not a dict).
-    """
-
-    def __init__(self, state_name: str | None, message: str) -> None:
-        super().__init__(message)
-        self.state_name = state_name
+    """An exploration's states, a state or its interaction is not a dict;
+    the message names the state."""
 
 
 class _View:
@@ -133,7 +126,7 @@ def states_of(states: dict[str, Any]) -> dict[str, State]:
     interaction is not a dict.
     """
     if not isinstance(states, dict):
-        raise StateDataError(None, 'states is a %s, not a dict'
+        raise StateDataError('states is a %s, not a dict'
                              % type(states).__name__)
     # One loop with the constructors inlined: jobs call this for every
     # exploration they read.
@@ -151,12 +144,12 @@ def states_of(states: dict[str, Any]) -> dict[str, State]:
 def _not_a_dict(states: dict[str, Any]) -> StateDataError:
     for name, data in states.items():
         if not isinstance(data, dict):
-            return StateDataError(name, 'state %r is a %s, not a dict'
+            return StateDataError('state %r is a %s, not a dict'
                                   % (name, type(data).__name__))
         interaction = data.get('interaction') or {}
         if not isinstance(interaction, dict):
             return StateDataError(
-                name, 'the interaction of state %r is a %s, not a dict'
+                'the interaction of state %r is a %s, not a dict'
                 % (name, type(interaction).__name__))
     raise AssertionError('every state and interaction is a dict')
 
