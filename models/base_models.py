@@ -36,7 +36,6 @@ class ModelDataError(ValueError):
 
 _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 _struct_as_dict = msgspec.structs.asdict
-_from_iso = datetime.datetime.fromisoformat
 
 
 def _decode_json(kind: str, model_id: str, payload: str | bytes) -> Any:
@@ -66,9 +65,8 @@ def _values_struct(model_class: type['BaseModel'],
     Typed, its fields have the types msgspec decodes and checks the
     properties' stored JSON into, in C: a decoder of it refuses unknown
     properties, values of the wrong type, and required properties that are
-    missing or null; last_updated is decoded as its text, which put() needs
-    as the version the model was read at. None if a property's class is one
-    only its own from_json can decode, or msgspec cannot use a name.
+    missing or null. None if a property's class is one only its own
+    from_json can decode, or msgspec cannot use a name.
 
     Untyped, every field is Any: it only keeps values that were checked in
     Python. (Building it is not a check: a Struct's constructor checks no
@@ -80,9 +78,6 @@ def _values_struct(model_class: type['BaseModel'],
             decoded = props.decoded_type(prop)
             if decoded is None:
                 return None
-            if name == 'last_updated' and (
-                    type(prop) is props.DateTimeProperty):
-                decoded = str
             if not prop.required:
                 decoded = decoded | None
         else:
@@ -166,9 +161,10 @@ class BaseModel:
                 self.kind(), repr(id), 'id must be a string, got %s'
                 % type(id).__name__)
         self.id = uuid.uuid4().hex if id is None else id
-        # The stored last_updated this copy was read at; None: not read from
-        # the store, so put() writes it blindly, as NDB did.
-        self._version: str | None = None
+        # The stored last_updated this copy was read at, as a value of the
+        # property; None: not read from the store, so put() writes it
+        # blindly, as NDB did.
+        self._version: Any = None
         self._values = self._Values(**{
             name: prop.default_value()
             for name, prop in self._properties.items()})
@@ -234,15 +230,15 @@ class BaseModel:
             # only json can read).
             try:
                 values = decode_typed(payload)
-                version = values.last_updated
-                if version is not None:
-                    values.last_updated = _from_iso(version)
-            except (msgspec.MsgspecError, ValueError):
+            except msgspec.MsgspecError:
                 pass
             else:
                 model = cls.__new__(cls)
                 model.id = model_id
-                model._version = version
+                # The version as msgspec parsed it, not its text: parsing
+                # the text again in Python cost a sixth of reading a small
+                # model. put() sends it as text; stores compare instants.
+                model._version = values.last_updated
                 model._values = values
                 return model
         if isinstance(payload, (str, bytes)):
@@ -260,7 +256,6 @@ class BaseModel:
                 % ', '.join(sorted(payload.keys() - cls._property_names)))
         model = cls.__new__(cls)
         model.id = model_id
-        model._version = payload.get('last_updated')
         # The decoded payload is converted in place, then kept as the
         # model's _Values.
         try:
@@ -274,6 +269,7 @@ class BaseModel:
         except props.PropertyValueError as e:
             raise ModelDataError(cls.kind(), model_id, str(e)) from e
         model._values = cls._Values(**payload)
+        model._version = model._values.last_updated
         model._check_required()
         return model
 
@@ -344,8 +340,11 @@ class BaseModel:
                     model.last_updated += _ONE_MICROSECOND
                 else:
                     model.last_updated = now
-            expected = {m.id: m._version for m in group
-                        if m._version is not None}
+            # As text, which the stores compare by instant (see
+            # storage.same_version).
+            expected = {
+                m.id: m._properties['last_updated'].to_json(m._version)
+                for m in group if m._version is not None}
             try:
                 store.put(kind, [(m.id, m.to_dict()) for m in group],
                           expected or None)
@@ -354,8 +353,7 @@ class BaseModel:
                     model.created_on, model.last_updated = created, updated
                 raise
             for model in group:
-                model._version = props.DateTimeProperty().to_json(
-                    model.last_updated)
+                model._version = model.last_updated
 
     def delete(self) -> None:
         """Removes this model from the store."""

@@ -394,8 +394,8 @@ class DatastoreStore(storage.ModelStore):
                 for e in self.client.get_multi([self.key(kind, i)
                                                 for i in ids])}
             for model_id in ids:
-                if (model_id not in current or
-                        current[model_id] != expected_versions[model_id]):
+                if model_id not in current or not storage.same_version(
+                        current[model_id], expected_versions[model_id]):
                     raise storage.ConflictError(kind, model_id)
             self.client.put_multi(built)
 

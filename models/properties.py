@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import operator
 from typing import Any
 
 
@@ -16,8 +17,13 @@ class PropertyValueError(ValueError):
     """A value does not fit the property it is assigned to."""
 
 
-class Property:
+class Property(property):
     """A declared, typed attribute of a model.
+
+    A property of a model class is a Python ``property`` whose getter is an
+    attrgetter of the model's ``_values``, so reading a field runs in C: a
+    job reads fields of every model it maps, and a ``__get__`` written in
+    Python doubled the cost of each read. Assigning a field validates it.
 
     Args:
         default: The value a new model gets when none is given. Mutable
@@ -32,6 +38,7 @@ class Property:
     def __init__(
             self, default: Any = None, required: bool = False,
             indexed: bool = True) -> None:
+        super().__init__()  # No getter until the property has its name.
         self.default = default
         self.required = required
         self.indexed = indexed
@@ -41,13 +48,12 @@ class Property:
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
         self.model_name = owner.__name__
+        property.__init__(
+            self, operator.attrgetter('_values.' + name), self._set_value,
+            None, '%s.%s, a %s.' % (owner.__name__, name,
+                                    type(self).__name__))
 
-    def __get__(self, instance: Any, owner: type) -> Any:
-        if instance is None:
-            return self
-        return getattr(instance._values, self.name)
-
-    def __set__(self, instance: Any, value: Any) -> None:
+    def _set_value(self, instance: Any, value: Any) -> None:
         setattr(instance._values, self.name, self.validate(value))
 
     def default_value(self) -> Any:

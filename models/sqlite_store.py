@@ -177,8 +177,8 @@ class SqliteStore(storage.ModelStore):
                     current[model_id] = '<unreadable>'
         for model_id in ids:
             # A model deleted since it was read is a conflict too.
-            if model_id not in current or current[model_id] != expected[
-                    model_id]:
+            if model_id not in current or not storage.same_version(
+                    current[model_id], expected[model_id]):
                 raise storage.ConflictError(kind, model_id)
 
     def delete(self, kind: str, ids: Sequence[str]) -> None:

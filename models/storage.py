@@ -10,9 +10,12 @@ models, which find the current store through :func:`get_store`.
 from __future__ import annotations
 
 import abc
+import datetime
 import os
 import threading
 from typing import Any, Collection, Iterator, NamedTuple, Sequence
+
+import msgspec
 
 STORE_ENV_VAR = 'BEAM_JOBS_STORE'
 DEFAULT_STORE_PATH = os.path.join('.data', 'beam_jobs.sqlite3')
@@ -48,6 +51,30 @@ class ConflictError(StoreError):
             % (kind, model_id))
         self.kind = kind
         self.model_id = model_id
+
+
+def same_version(stored: str | None, expected: str | None) -> bool:
+    """Whether a stored ``last_updated`` is the version a model was read
+    at: the same text, or the same instant written another way (models keep
+    the version they read as a datetime, so put() sends it back in
+    isoformat's form, which may not be the text the store holds)."""
+    if stored == expected:
+        return True
+    if stored is None or expected is None:
+        return False
+    # Parsed both ways a model may have parsed it: msgspec (which rounds a
+    # fraction beyond microseconds) and fromisoformat (which truncates it).
+    for parse in (_msgspec_datetime, datetime.datetime.fromisoformat):
+        try:
+            if parse(stored) == parse(expected):
+                return True
+        except (ValueError, TypeError):  # Not a datetime: not the version.
+            pass
+    return False
+
+
+def _msgspec_datetime(text: str) -> datetime.datetime:
+    return msgspec.convert(text, datetime.datetime)
 
 
 def check_run_fields(record: dict[str, Any]) -> None:

@@ -194,6 +194,43 @@ def test_put_of_a_stale_copy_is_refused_and_keeps_the_newer_write(store):
         'first again')
 
 
+@pytest.mark.parametrize('stored_version', [
+    '2024-01-02T03:04:05.100',  # isoformat writes .100000
+    '2024-01-02T03:04:05.1234567',  # beyond microseconds
+    '2024-01-02T03:04:05.000000',  # isoformat writes no fraction
+])
+@pytest.mark.parametrize('typed', [True, False])
+def test_a_version_stored_in_another_form_is_still_the_version_read(
+        store, stored_version, typed, monkeypatch):
+    # A model keeps the version it read as a datetime and put() sends it
+    # in isoformat's form: the store must see the same instant, not refuse
+    # the write as a conflict.
+    if not typed:
+        monkeypatch.setattr(user_models.UserSettingsModel, '_decode_typed',
+                            None)
+    storage.get_store().put('UserSettingsModel', [
+        ('u1', {'email': 'a@b.c', 'last_updated': stored_version})])
+    stale = user_models.UserSettingsModel.get_by_id('u1')
+    model = user_models.UserSettingsModel.get_by_id('u1')
+    model.username = 'new'
+    model.put()
+    assert user_models.UserSettingsModel.get_by_id('u1').username == 'new'
+    stale.username = 'stale'
+    with pytest.raises(storage.ConflictError):
+        stale.put()
+
+
+def test_same_version_compares_instants_and_refuses_what_is_not_one():
+    assert storage.same_version('2024-01-02T03:04:05', '2024-01-02T03:04:05')
+    assert storage.same_version('2024-01-02T03:04:05.5',
+                                '2024-01-02T03:04:05.500000')
+    assert not storage.same_version('2024-01-02T03:04:05',
+                                    '2024-01-02T03:04:05.000001')
+    assert not storage.same_version('<unreadable>', '2024-01-02T03:04:05')
+    assert not storage.same_version(None, '2024-01-02T03:04:05')
+    assert storage.same_version(None, None)
+
+
 def test_put_of_a_copy_deleted_meanwhile_is_a_conflict(store):
     user_models.UserSettingsModel(id='u1', email='a@b.c').put()
     copy = user_models.UserSettingsModel.get_by_id('u1')
@@ -266,7 +303,7 @@ def test_typed_decoding_gives_the_models_the_python_checks_give(
         fast, exact = _read_both_ways(type(model), model.id, payload,
                                       monkeypatch)
         assert fast == exact == model
-        assert fast._version == exact._version == '2024-01-02T03:04:05'
+        assert fast._version == exact._version == model.last_updated
 
 
 @pytest.mark.parametrize('payload', [
