@@ -3,7 +3,6 @@ its pipeline and recording what happened in the run record."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -182,11 +181,9 @@ def _default_local_workers(job_class: type, args: Sequence[str],
     work = 0.0
     for model_class in job_contract.model_classes_of(job_class):
         kind = model_class.kind()
-        sizes = [len(payload) for _, payload in itertools.islice(
-            store.scan(kind), SIZE_SAMPLE_MODELS)]
-        if not sizes:
+        mean_size = store.mean_stored_size(kind, SIZE_SAMPLE_MODELS)
+        if mean_size is None:
             continue
-        mean_size = sum(sizes) / len(sizes)
         # Counted only as far as the threshold: a count is a scan.
         models = store.count(kind, limit=pipeline_options.parallel_min_models(
             mean_size, forked))

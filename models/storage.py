@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import abc
 import datetime
+import itertools
+import json
 import os
 import threading
 from typing import Any, Collection, Iterator, NamedTuple, Sequence
@@ -150,6 +152,15 @@ class ModelStore(abc.ABC):
         equal size; ids repeat when the kind has fewer models than splits,
         and an empty kind has none."""
 
+    def mean_stored_size(self, kind: str, sample: int) -> float | None:
+        """The mean size, in bytes of JSON, of the first `sample` models of
+        the kind in id order; None for an empty kind. What a run's work
+        estimate needs: a store may compute it without reading the models
+        into Python."""
+        sizes = [len(_json_bytes(payload)) for _, payload in
+                 itertools.islice(self.scan(kind), sample)]
+        return sum(sizes) / len(sizes) if sizes else None
+
     # Job runs.
     @abc.abstractmethod
     def insert_run(self, record: dict[str, Any]) -> None:
@@ -223,6 +234,14 @@ class ModelStore(abc.ABC):
 
     def close(self) -> None:
         """Releases connections held by this process."""
+
+
+def _json_bytes(payload: Payload) -> bytes:
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode('utf-8')
+    return json.dumps(payload, default=str).encode('utf-8')
 
 
 _open_stores: dict[str, ModelStore] = {}
