@@ -22,13 +22,13 @@ import collections
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 import orjson
 
 from models import base_models
 from models import sqlite_store
 from models import storage
-from pipelines import options as pipeline_options
 
 OUTPUT_BATCH_SIZE = 500
 
@@ -201,7 +201,9 @@ def hand_written(store_path: str, job: str, job_id: str, num_splits: int,
     points = store.split_points(JOBS[job].kind, num_splits)
     bounds = [None, *points, None]
     ranges = list(zip(bounds, bounds[1:]))
-    options = pipeline_options.parse(pipeline_args)
+    # Beam's own options, as an expert's script makes them: the
+    # framework's (pipelines.options.RunOptions) make each view once.
+    options = PipelineOptions(pipeline_args)
     # Beam's own runner, not the framework's LocalRunner: an expert's
     # workers are started and stopped as Beam does it.
     with beam.Pipeline(runner=fn_runner.FnApiRunner(), options=options) as p:
