@@ -101,6 +101,21 @@ def _values_struct(model_class: type['BaseModel'],
                         % (model_class.__name__, e)) from e
 
 
+class _TypedDecoder:
+    """A msgspec JSON decoder into a model class's _Values that pickles:
+    a model class defined in __main__ is pickled with its attributes, and
+    msgspec's decoders do not pickle."""
+
+    __slots__ = ('decode',)
+
+    def __init__(self, values_type: type[msgspec.Struct]) -> None:
+        self.decode: Callable[[str | bytes], Any] = msgspec.json.Decoder(
+            values_type).decode
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _TypedDecoder, (self.decode.__self__.type,)
+
+
 def utcnow() -> datetime.datetime:
     """The current time as a naive UTC datetime, as NDB stored it."""
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
@@ -132,9 +147,9 @@ class BaseModel:
     # dict, because from_stored's typed decoder gives one, and turning it
     # into a dict cost a quarter of building a small model.
     _Values: ClassVar[type[msgspec.Struct]]
-    # A decoder of the stored JSON into _Values, checking every property:
+    # Decodes the stored JSON into _Values, checking every property:
     # from_stored's fast path, per class (None: no typed _Values).
-    _decode_typed: ClassVar[Callable[[str | bytes], Any] | None] = None
+    _decode_typed: ClassVar['_TypedDecoder | None'] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -152,8 +167,7 @@ class BaseModel:
             for name, prop in found.items())
         typed = _values_struct(cls, typed=True)
         cls._Values = typed or _values_struct(cls, typed=False)
-        cls._decode_typed = (None if typed is None
-                             else msgspec.json.Decoder(typed).decode)
+        cls._decode_typed = None if typed is None else _TypedDecoder(typed)
 
     def __init__(self, id: str | None = None, **values: Any) -> None:
         if id is not None and not isinstance(id, str):
@@ -222,14 +236,14 @@ class BaseModel:
         payload is not valid JSON, carries a property the class does not
         declare, lacks a required one, or has a value of the wrong type.
         """
-        decode_typed = cls._decode_typed
-        if decode_typed is not None and isinstance(payload, (str, bytes)):
+        typed_decoder = cls._decode_typed
+        if typed_decoder is not None and isinstance(payload, (str, bytes)):
             # The fast path: a payload the typed decoder accepts needs no
             # check in Python. Whatever it refuses takes the path below,
             # which finds and names the property at fault (or accepts what
             # only json can read).
             try:
-                values = decode_typed(payload)
+                values = typed_decoder.decode(payload)
             except msgspec.MsgspecError:
                 pass
             else:

@@ -48,13 +48,22 @@ class Property(property):
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
         self.model_name = owner.__name__
+        self._make_accessors()
+
+    def _make_accessors(self) -> None:
         property.__init__(
-            self, operator.attrgetter('_values.' + name), self._set_value,
-            None, '%s.%s, a %s.' % (owner.__name__, name,
-                                    type(self).__name__))
+            self, operator.attrgetter('_values.' + self.name),
+            self._set_value, None, '%s.%s, a %s.' % (
+                self.model_name, self.name, type(self).__name__))
 
     def _set_value(self, instance: Any, value: Any) -> None:
         setattr(instance._values, self.name, self.validate(value))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle cannot copy a property's getter and setter (a model class
+        # defined in __main__ is pickled with its properties): they are
+        # made again from the name.
+        return _unpickled_property, (type(self), dict(self.__dict__))
 
     def default_value(self) -> Any:
         """A fresh default value for a new model."""
@@ -81,6 +90,16 @@ class Property(property):
     def from_json(self, value: Any) -> Any:
         """The Python value of a stored JSON value, validated."""
         return self.validate(value)
+
+
+def _unpickled_property(cls: type[Property],
+                        state: dict[str, Any]) -> Property:
+    prop = cls.__new__(cls)
+    property.__init__(prop)
+    prop.__dict__.update(state)
+    if prop.name != '<unbound>':
+        prop._make_accessors()
+    return prop
 
 
 class StringProperty(Property):

@@ -367,6 +367,50 @@ def test_a_script_that_runs_a_job_shows_no_false_beam_warning(tmp_path):
     assert 'a warning of its own' in done.stderr
 
 
+# A user's script that defines its model and its job itself, in
+# __main__: Beam pickles both by value, properties and decoder included.
+_SCRIPT_WITH_ITS_OWN_MODEL = '''
+import sys
+from beam_jobs import jobs
+from models import base_models, storage
+from models import properties as props
+
+class PetModel(base_models.BaseModel):
+    name = props.StringProperty(required=True)
+    age = props.IntegerProperty(default=0)
+
+class PetAgesJob(jobs.BaseMapReduceOneOffJobManager):
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [PetModel]
+
+    @staticmethod
+    def map(item):
+        yield (item.name, item.age)
+
+    @staticmethod
+    def reduce(key, values):
+        yield '%s %d' % (key, sum(values))
+
+storage.set_default_store(sys.argv[1])
+PetModel.put_multi([PetModel(id='p%d' % i, name='cat' if i % 2 else 'dog',
+                             age=i) for i in range(10)])
+job_id = PetAgesJob.create_new()
+PetAgesJob.enqueue(job_id)
+print(PetAgesJob.get_status_code(job_id), PetAgesJob.get_error(job_id))
+print(*PetAgesJob.get_output(job_id), sep='\\n')
+'''
+
+
+def test_a_script_may_define_its_own_model_and_job(tmp_path):
+    done = subprocess.run(
+        [sys.executable, '-c', _SCRIPT_WITH_ITS_OWN_MODEL,
+         str(tmp_path / 'script.sqlite3')],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ['completed None', 'cat 25', 'dog 20']
+
+
 def test_a_pipeline_that_fails_to_compile_leaves_no_temp_folder(
         store, tmp_path, monkeypatch):
     temp = tmp_path / 'temp'

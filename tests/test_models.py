@@ -10,6 +10,7 @@ import pickle
 import sqlite3
 
 import pytest
+from apache_beam.internal import pickler as beam_pickler
 
 from beam_jobs import demo_data
 from models import base_models
@@ -319,6 +320,21 @@ def test_typed_decoding_agrees_on_defaults_nulls_and_time_zones(
         user_models.UserSettingsModel, 'u1', payload, monkeypatch)
     assert fast == exact
     assert fast._version == exact._version
+
+
+def test_a_property_and_the_typed_decoder_survive_pickling():
+    # As they must for a model class defined in __main__, which Beam
+    # pickles by value (see test_jobs).
+    model = user_models.UserSettingsModel(id='u1', email='a@b.c')
+    email = pickle.loads(pickle.dumps(user_models.UserSettingsModel.email))
+    assert (email.name, email.required) == ('email', True)
+    assert email.__get__(model) == 'a@b.c'
+    with pytest.raises(props.PropertyValueError,
+                       match='UserSettingsModel.email expects str'):
+        email.__set__(model, 3)
+    decoder = beam_pickler.loads(beam_pickler.dumps(
+        user_models.UserSettingsModel._decode_typed))
+    assert decoder.decode(b'{"email": "x@y.z"}').email == 'x@y.z'
 
 
 def test_typed_decoding_gives_each_model_its_own_mutable_default():
