@@ -22,6 +22,7 @@ import apache_beam as beam
 
 from beam_jobs import job_contract
 from pipelines import combiners
+from pipelines import dofn_specs
 from pipelines import errors
 from pipelines import model_io
 from pipelines import options as pipeline_options
@@ -105,6 +106,8 @@ def compiled_pipeline(spec: JobSpec, runner: Any,
 
     A Beam pipeline makes a local temp folder when it is made, and only
     run() removes it: if compiling fails, the folder is removed here."""
+    # Building the pipeline looks up every DoFn's specs several times.
+    dofn_specs.install()
     pipeline = beam.Pipeline(runner=runner, options=options)
     try:
         return compile_job(pipeline, spec)

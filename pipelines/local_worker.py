@@ -108,9 +108,11 @@ def _run_harness_and_exit() -> NoReturn:
     status = 0
     try:
         from apache_beam.runners.worker import sdk_worker_main
+        from pipelines import dofn_specs
         from pipelines import frozen_heap
         from pipelines import state_sampler
         state_sampler.install()
+        dofn_specs.install()
         # Beam's modules out of the worker's full collections (a forked
         # worker's heap is frozen already).
         frozen_heap.freeze_for_good()

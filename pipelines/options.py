@@ -17,6 +17,7 @@ from apache_beam.options import pipeline_options as beam_options
 from apache_beam.portability import python_urns
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 
+from pipelines import dofn_specs
 from pipelines import forked_workers
 from pipelines import local_worker
 from pipelines import state_sampler
@@ -237,7 +238,8 @@ class LocalRunner(fn_runner.FnApiRunner):
     done (see that module), in the standby workers given (see
     pipelines.forked_workers) or else in new processes. Its bundles, in
     this process and in the workers, use pipelines.state_sampler's shorter
-    sampling period. It reads --direct_running_mode and
+    sampling period, and make their DoFns with pipelines.dofn_specs' specs
+    remembered per DoFn class. It reads --direct_running_mode and
     --direct_num_workers from the options as FnApiRunner does."""
 
     def __init__(self, standby_workers:
@@ -246,8 +248,10 @@ class LocalRunner(fn_runner.FnApiRunner):
         self._standby_workers = standby_workers
 
     def run_via_runner_api(self, pipeline_proto, options):
-        # For the bundles run in this process (see pipelines.state_sampler).
+        # For the bundles run in this process (see pipelines.state_sampler
+        # and pipelines.dofn_specs).
         state_sampler.install()
+        dofn_specs.install()
         # FnApiRunner.run_pipeline has just put its worker command in the
         # pipeline's environments, from which the workers are started.
         for environment in pipeline_proto.components.environments.values():
