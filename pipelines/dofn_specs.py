@@ -14,9 +14,11 @@ The specs are default values of the methods' parameters, so they follow
 from which function each method is. ``install()`` makes Beam remember them
 for each DoFn class and set of methods: a DoFn whose methods are the
 functions seen before gets the specs found then. A DoFn that gives the
-arguments of a method itself (Beam's wrapper of a Map or FlatMap callable
-has ``_inspect_process``, which reads the callable) is looked up every
-time, as before, and so is one for which the lookup raised.
+arguments of one of its methods itself (``_inspect_<method>``: Beam's
+wrapper of a Map or FlatMap callable has ``_inspect_process``, which reads
+the callable, and it is a method when the callable is a bound method) is
+looked up every time, as before, and so is one for which the lookup
+raised.
 """
 
 from __future__ import annotations
@@ -37,14 +39,15 @@ _lock = threading.Lock()
 
 def _methods_key(dofn: Any) -> tuple | None:
     """What the specs of dofn follow from: its class and the function of
-    each of its methods; None if a method's arguments come from elsewhere
-    (an _inspect_<method> of the DoFn)."""
+    each of its methods (what Beam inspects: the attributes that are bound
+    methods); None if a method's arguments come from elsewhere (an
+    _inspect_<method> of the DoFn, which Beam calls instead)."""
     methods = []
     for name in dir(dofn):
-        if name.startswith('_inspect_'):
-            return None
         method = getattr(dofn, name, None)
         if isinstance(method, types.MethodType):
+            if hasattr(dofn, '_inspect_' + name):
+                return None
             methods.append((name, method.__func__))
     return type(dofn), tuple(methods)
 

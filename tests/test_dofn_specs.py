@@ -9,6 +9,7 @@ from apache_beam.coders import VarIntCoder
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that
 from apache_beam.testing.util import equal_to
+from apache_beam.transforms import core
 from apache_beam.transforms import userstate
 
 from pipelines import dofn_specs
@@ -103,14 +104,33 @@ def test_a_dofn_with_its_own_methods_is_looked_up_for_them(monkeypatch):
     assert looked_up == [_PlainFn, _PlainFn]
 
 
-def test_a_wrapped_callable_is_looked_up_every_time(monkeypatch):
-    # beam.Map's DoFn reads its callable's arguments itself
-    # (_inspect_process): two Maps of one class can differ.
-    looked_up = _count_beams_lookups(monkeypatch)
+def test_a_wrapped_function_is_remembered_by_its_class(monkeypatch):
+    # beam.Map's DoFn holds a plain function as its process, which is not
+    # a method: Beam does not inspect it, so every such DoFn has its
+    # class's specs.
     first = beam.Map(lambda x: x).fn
     second = beam.Map(lambda x, y=1: x).fn
+    beams = dofn_specs._BEAMS_GET_DOFN_SPECS(first)
+    assert beams == dofn_specs._BEAMS_GET_DOFN_SPECS(second)
+    looked_up = _count_beams_lookups(monkeypatch)
     for dofn in (first, second, first):
-        assert dofn_specs.get_dofn_specs(dofn) == (set(), set())
+        assert dofn_specs.get_dofn_specs(dofn) == beams
+    assert len(looked_up) == 1
+
+
+def test_a_method_inspected_its_own_way_is_looked_up_every_time(
+        monkeypatch):
+    # A bound method wrapped by beam.FlatMap is a method of the DoFn whose
+    # arguments Beam reads from the wrapper's _inspect_process, which can
+    # differ between two DoFns of one class with the same method.
+    method = _PlainFn().process
+    plain = beam.FlatMap(method).fn
+    stateful = core.CallableWrapperDoFn(method, fullargspec=(
+        ['element', 'count'], [beam.DoFn.StateParam(_COUNT)]))
+    looked_up = _count_beams_lookups(monkeypatch)
+    assert dofn_specs.get_dofn_specs(plain) == (set(), set())
+    assert dofn_specs.get_dofn_specs(stateful) == ({_COUNT}, set())
+    assert dofn_specs.get_dofn_specs(plain) == (set(), set())
     assert len(looked_up) == 3
 
 
