@@ -23,7 +23,6 @@ raised.
 
 from __future__ import annotations
 
-import threading
 import types
 from typing import Any
 
@@ -32,9 +31,9 @@ from apache_beam.transforms import userstate
 _BEAMS_GET_DOFN_SPECS = userstate.get_dofn_specs
 
 # (DoFn class, ((method name, function), ...)) -> (state specs, timer
-# specs). Bounded by the DoFn classes and methods a process uses.
+# specs). Bounded by the DoFn classes and methods a process uses. Two
+# threads that miss at once both ask Beam, for the same answer.
 _specs: dict[tuple, tuple[frozenset, frozenset]] = {}
-_lock = threading.Lock()
 
 
 def _methods_key(dofn: Any) -> tuple | None:
@@ -63,8 +62,7 @@ def get_dofn_specs(dofn: Any) -> tuple[set, set]:
     except KeyError:
         found = _BEAMS_GET_DOFN_SPECS(dofn)  # May raise: not remembered.
         state_specs, timer_specs = frozenset(found[0]), frozenset(found[1])
-        with _lock:
-            _specs[key] = state_specs, timer_specs
+        _specs[key] = state_specs, timer_specs
     # New sets, as Beam's own lookup gives.
     return set(state_specs), set(timer_specs)
 
