@@ -12,12 +12,13 @@ child's time for the run itself (the pipeline or loop, from the start of
 building it to its output being stored or returned), without the
 interpreter's start and imports, which are the same for every variant.
 The variants run in rounds (each variant once per round; 7 rounds up to
-20,000 models, 3 up to 100,000, 2 above) and each keeps its best time. Every run starts
-from the same store: its data file (the store, or mrjob's JSON lines) is
-read just before it, so that every run finds it in the page cache, and
-each run's output is deleted after it. Before any figure is printed, every
-variant of a job must have produced the same output (lines compared after
-sorting the values inside each line, which no variant orders).
+20,000 models, 3 up to 100,000, 2 above) and each keeps its best time.
+Every run starts from the same store: its data file (the store, or
+mrjob's JSON lines) is read just before it, so that every run finds it in
+the page cache, and each run's output is deleted after it. Before any
+figure is printed, every variant of a job must have produced the same
+output (lines compared after sorting the values inside each line, which
+no variant orders).
 
 Each row also gives the CPU seconds the variant's process tree used, and
 "other load": the cores the rest of the machine kept busy meanwhile, on
