@@ -218,7 +218,11 @@ def test_a_worker_whose_harness_fails_exits_with_an_error():
 
 
 _RUN_STUCK_JOB = '''
-import sys, threading
+import signal, sys, threading
+# Ctrl-C as a terminal's foreground job gets it: a shell that runs the test
+# suite in the background (sh -c '...' &) makes it ignore SIGINT, and the
+# launcher would inherit that.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from models import exp_models, storage
 from tests import sample_jobs
 storage.set_default_store(sys.argv[1])
