@@ -89,6 +89,39 @@ def test_standby_workers_that_are_not_needed_exit_when_closed():
     assert seen == {'statuses': [0, 0], 'left': True, 'children': 'none'}
 
 
+_STARTED_WORKER_FAILS = '''
+import json, logging, os
+from pipelines import forked_workers, local_worker
+
+
+def fail_once_started(read_fd):
+    os.read(read_fd, 65536)
+    os._exit(3)
+
+
+local_worker.standby_main = fail_once_started
+records = []
+handler = logging.Handler()
+handler.emit = records.append
+logging.getLogger('pipelines.forked_workers').addHandler(handler)
+workers = forked_workers.StandbyWorkers.fork(1)
+worker = workers.take()
+worker.start({})
+workers.close()
+print(json.dumps({'status': worker.wait(),
+                  'logged': [record.getMessage() for record in records]}))
+'''
+
+
+def test_a_started_worker_that_failed_is_logged_when_its_workers_close():
+    # The runner no longer waits for each worker as it closes it (Beam
+    # closes them one by one): the close after the run does, and reports.
+    seen = _in_fresh_process(_STARTED_WORKER_FAILS)
+    assert seen['status'] == 3
+    assert len(seen['logged']) == 1
+    assert seen['logged'][0].endswith('exited with status 3')
+
+
 _RUN_ON_WORKERS = '''
 import json, os, sys, threading
 from models import exp_models, storage
