@@ -107,8 +107,18 @@ class State(_View, msgspec.Struct, frozen=True):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> 'State':
         """The view of a state dict (not copied: data must not change
-        after). Raises StateDataError if its interaction is not a dict."""
-        return states_of({'': data})['']
+        after). Raises StateDataError if it or its interaction is not a
+        dict."""
+        # A state without a name: its errors say "the state", not a name.
+        if not isinstance(data, dict):
+            raise StateDataError('the state is a %s, not a dict'
+                                 % type(data).__name__)
+        interaction = data.get('interaction') or {}
+        if not isinstance(interaction, dict):
+            raise StateDataError(
+                'the interaction of the state is a %s, not a dict'
+                % type(interaction).__name__)
+        return cls(data, Interaction(interaction, interaction.get('id')))
 
     @property
     def content(self) -> dict[str, Any]:

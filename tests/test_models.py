@@ -451,6 +451,18 @@ def test_exploration_domain_objects_are_frozen_and_equal_by_fields():
         hash(state)
 
 
+@pytest.mark.parametrize('data, message', [
+    (['not', 'a', 'state'], 'the state is a list, not a dict'),
+    ({'interaction': 'TextInput'},
+     'the interaction of the state is a str, not a dict'),
+])
+def test_a_state_that_is_not_a_dict_is_refused_without_a_made_up_name(
+        data, message):
+    with pytest.raises(exp_domain.StateDataError) as raised:
+        exp_domain.State.from_dict(data)
+    assert str(raised.value) == message
+
+
 def test_exploration_fetcher_gives_metadata_and_equals_constructed():
     model = _exploration('e1', states={'Intro': {'interaction': {}}})
     exploration = exp_fetchers.get_exploration_from_model(model)
