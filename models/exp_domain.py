@@ -109,16 +109,11 @@ class State(_View, msgspec.Struct, frozen=True):
         """The view of a state dict (not copied: data must not change
         after). Raises StateDataError if it or its interaction is not a
         dict."""
-        # A state without a name: its errors say "the state", not a name.
-        if not isinstance(data, dict):
-            raise StateDataError('the state is a %s, not a dict'
-                                 % type(data).__name__)
-        interaction = data.get('interaction') or {}
-        if not isinstance(interaction, dict):
-            raise StateDataError(
-                'the interaction of the state is a %s, not a dict'
-                % type(interaction).__name__)
-        return cls(data, Interaction(interaction, interaction.get('id')))
+        # A state without a name: its errors say "the state".
+        error = _not_a_dict_error('the state', data)
+        if error is not None:
+            raise error
+        return states_of({'': data})['']
 
     @property
     def content(self) -> dict[str, Any]:
@@ -153,15 +148,23 @@ def states_of(states: dict[str, Any]) -> dict[str, State]:
 
 def _not_a_dict(states: dict[str, Any]) -> StateDataError:
     for name, data in states.items():
-        if not isinstance(data, dict):
-            return StateDataError('state %r is a %s, not a dict'
-                                  % (name, type(data).__name__))
-        interaction = data.get('interaction') or {}
-        if not isinstance(interaction, dict):
-            return StateDataError(
-                'the interaction of state %r is a %s, not a dict'
-                % (name, type(interaction).__name__))
+        error = _not_a_dict_error('state %r' % name, data)
+        if error is not None:
+            return error
     raise AssertionError('every state and interaction is a dict')
+
+
+def _not_a_dict_error(state: str, data: Any) -> StateDataError | None:
+    """The error for the state described as state (e.g. "state 'Intro'")
+    if it or its interaction is not a dict, else None."""
+    if not isinstance(data, dict):
+        return StateDataError('%s is a %s, not a dict'
+                              % (state, type(data).__name__))
+    interaction = data.get('interaction') or {}
+    if not isinstance(interaction, dict):
+        return StateDataError('the interaction of %s is a %s, not a dict'
+                              % (state, type(interaction).__name__))
+    return None
 
 
 class Exploration(_View):
