@@ -214,9 +214,10 @@ class _StandbyWorkerHandler(worker_handlers.SubprocessSdkWorkerHandler):
         })
 
     def stop_worker(self) -> None:
+        # A standby worker is not waited for here but when its
+        # StandbyWorkers close, after the run: Beam closes its workers one
+        # by one, and a worker takes 10-20 ms to exit once its channels
+        # close, so waiting here would add those of each worker instead of
+        # the slowest one's.
         if self._standby is None:
             super().stop_worker()
-        # A standby worker is waited for when its StandbyWorkers close,
-        # after the run: Beam closes its workers one by one, and a worker
-        # takes 10-20 ms to exit once its channels close, so waiting here
-        # would add those of each worker instead of the slowest one's.
