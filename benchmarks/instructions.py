@@ -20,15 +20,18 @@ a run on worker processes has threads that wait by polling (gRPC's), and
 under Valgrind, which runs a process's threads one at a time, their
 instructions grow with the run's length (the count over 10,000 and 30,000
 explorations on 2 workers: 10.1 billion fixed, against 3.6 billion in one
-process; per model 220,829 against 219,897). On these 2-core machines the wall time of the same
-code moved by 20-35 % from one run to the next, so that a change of a few
-per cent needed dozens of alternating runs to show, or never showed; the
-instruction counts of two runs of the same code differed by under 1 %.
-Instructions are not time: a change in how memory is used (more objects
-alive at once, say) can cost time without instructions, and a run under
-Valgrind takes about 50 times as long (a 30,000-exploration count about
-70 s). So a change this shows must still be timed with `make bench`; one
-that only the clock shows is memory or scheduling, not work.
+process; per model 222,655 against 220,983).
+
+On these 2-core machines the wall time of the same code moved by up to a
+third from one run to the next (the hand-written count over 300,000
+explorations: 9.26 and 12.45 s), so that a change of a few per cent needed
+dozens of alternating runs to show, or never showed; the instructions per
+model of three runs of the same code differed by 0.4 %. Instructions are
+not time: a change in how memory is used (more objects alive at once,
+say) can cost time without instructions, and a run under Valgrind takes
+about 50 times as long (a 30,000-exploration count about 70 s). So a
+change this shows must still be timed with `make bench`; one that only
+the clock shows is memory or scheduling, not work.
 
 Needs `valgrind` on the PATH (Debian's package of that name); not part of
 `make test` or `make bench`.
@@ -73,7 +76,10 @@ def count_instructions(variant: str, models: int) -> Count:
         env = dict(os.environ, PYTHONPATH=run.ROOT + os.pathsep +
                    os.environ.get('PYTHONPATH', ''),
                    # The same dict layouts in every run.
-                   PYTHONHASHSEED='0')
+                   PYTHONHASHSEED='0',
+                   # No idle BLAS threads (numpy's, imported by Beam)
+                   # spinning into the count.
+                   OPENBLAS_NUM_THREADS='1')
         completed = subprocess.run(
             ['valgrind', '--tool=cachegrind', '--cache-sim=no',
              '--trace-children=yes',

@@ -10,8 +10,9 @@ own), the parent sampling the RSS of the child's whole process tree
 (multi_processing workers included) every 20 ms, and its PSS every 100 ms.
 RSS counts a page shared by several processes (a forked worker's pages it
 still shares with the process it was forked from) once in each of them;
-PSS splits it among them, so the tree's PSS is the memory it really
-holds. The wall time is the
+PSS splits it among them, so the tree's PSS is about the memory it
+really holds (a page it shares with processes outside it, a shared
+library's, counts in part). The wall time is the
 child's time for the run itself (the pipeline or loop, from the start of
 building it to its output being stored or returned), without the
 interpreter's start and imports, which are the same for every variant.
