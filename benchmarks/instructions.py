@@ -63,13 +63,21 @@ class Count(NamedTuple):
     instructions: int
 
 
+def data_files(variant: str, models: int) -> tuple[str, str]:
+    """The store a variant runs on at this size, and mrjob's JSON lines
+    ('' for other variants), generated unless cached (see
+    benchmarks.data)."""
+    dataset = run.family_of(variant).dataset
+    store = data.ensure_store(run.DATA, models, dataset=dataset)
+    jsonl = (data.ensure_jsonl(store, dataset)
+             if variant.endswith('-mrjob') else '')
+    return store, jsonl
+
+
 def count_instructions(variant: str, models: int) -> Count:
     """Runs variant once over `models` models under cachegrind and returns
     the instructions of all its processes."""
-    family = run.family_of(variant)
-    store = data.ensure_store(run.DATA, models, dataset=family.dataset)
-    jsonl = (data.ensure_jsonl(store, family.dataset)
-             if variant.endswith('-mrjob') else '')
+    store, jsonl = data_files(variant, models)
     folder = tempfile.mkdtemp(prefix='instructions-')
     try:
         out = os.path.join(folder, 'result.json')
@@ -133,20 +141,24 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which('valgrind') is None:
         parser.error('valgrind is not installed (Debian: apt install '
                      'valgrind)')
+    variants = list(dict.fromkeys(args.variants))
+    tasks = [(v, n) for v in variants for n in (small_size, big_size)]
+    # Made one at a time before the runs, which share them.
+    for task in tasks:
+        data_files(*task)
     # Each run writes its output under its own job id and the stores keep
     # it; they are cleared once all runs are done.
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        counts = list(pool.map(
-            lambda task: count_instructions(*task),
-            [(v, n) for v in args.variants for n in (small_size, big_size)]))
-    for dataset in {run.family_of(v).dataset for v in args.variants}:
+        counts = list(pool.map(lambda task: count_instructions(*task),
+                               tasks))
+    for dataset in {run.family_of(v).dataset for v in variants}:
         for size in (small_size, big_size):
             run.clear_outputs(data.store_path(run.DATA, size,
                                               dataset=dataset))
     print('| variant | instructions per model | fixed instructions |')
     print('| --- | ---: | ---: |')
     by_variant = {(c.variant, c.models): c for c in counts}
-    for variant in args.variants:
+    for variant in variants:
         slope, fixed = per_model(by_variant[variant, small_size],
                                  by_variant[variant, big_size])
         print('| %s | %s | %s |' % (variant, format(round(slope), ','),
