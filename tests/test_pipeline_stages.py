@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import apache_beam as beam
 import pytest
 from apache_beam.testing import test_pipeline
@@ -109,6 +111,34 @@ def test_a_batch_of_models_ends_at_its_stored_size_limit(store, monkeypatch):
             exp_models.ExplorationModel, store.url, 1)
         sizes = models | beam.ParDo(_BatchSizesFn())
         assert_that(sizes, equal_to([2, 2, 1]))
+
+
+def test_the_read_lets_go_of_a_batch_before_it_reads_the_next(
+        store, monkeypatch):
+    # Beam holds the batch a DoFn yielded until the DoFn yields its next
+    # one: the read empties each batch once it has been handed on, so that
+    # its models are freed while they are still in the CPU's caches, and a
+    # run holds one batch of models at a time, not two.
+    monkeypatch.setattr(model_io, 'MODEL_BATCH_SIZE', 3)
+    _put_explorations(9)
+    built: list[weakref.ref] = []
+    alive_when_built: list[int] = []
+    from_stored = exp_models.ExplorationModel.from_stored.__func__
+
+    def counting_from_stored(cls, model_id, payload):
+        alive_when_built.append(sum(1 for ref in built if ref() is not None))
+        model = from_stored(cls, model_id, payload)
+        built.append(weakref.ref(model))
+        return model
+
+    monkeypatch.setattr(exp_models.ExplorationModel, 'from_stored',
+                        classmethod(counting_from_stored))
+    with _pipeline() as p:
+        models, _ = p | model_io.ReadModels(
+            exp_models.ExplorationModel, store.url, 1)
+        sizes = models | beam.ParDo(_BatchSizesFn())
+        assert_that(sizes, equal_to([3, 3, 3]))
+    assert alive_when_built == [0, 1, 2, 0, 1, 2, 0, 1, 2]
 
 
 def test_model_batches_report_their_stored_size_to_beam():
