@@ -39,7 +39,10 @@ these machines' (SIMULATED_L2) and the branch predictor, and the table
 gives their misses per model: the read's batches freed once handed on
 (pipelines.model_io) were found this way, 556 -> 368 L2 misses per
 exploration with the same instructions, where timed runs had shown
-nothing.
+nothing. Simulated misses move more than instructions between runs of the
+same code, with where things land in memory (343 and 368 L2 misses per
+exploration in two runs of the count): a difference of a few dozen is not
+a finding.
 
 Needs `valgrind` on the PATH (Debian's package of that name); not part of
 `make test` or `make bench`.
