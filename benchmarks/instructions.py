@@ -32,7 +32,7 @@ not time: a change in how memory is used (more objects alive at once,
 say) can cost time without instructions, and a run under Valgrind takes
 about 50 times as long (a 30,000-exploration count about 70 s). So a
 change this shows must still be timed with `make bench`; one that only
-the clock shows is memory or scheduling, not work.
+the clock shows is memory (see --caches below) or scheduling, not work.
 
 With --caches, cachegrind also simulates the L1 caches and an L2 like
 these machines' (SIMULATED_L2) and the branch predictor, and the table
