@@ -98,21 +98,17 @@ def count_events(variant: str, models: int, caches: bool = False) -> Count:
     store, jsonl = data_files(variant, models)
     folder = tempfile.mkdtemp(prefix='instructions-')
     try:
-        out = os.path.join(folder, 'result.json')
-        env = dict(os.environ, PYTHONPATH=run.ROOT + os.pathsep +
-                   os.environ.get('PYTHONPATH', ''),
-                   # The same dict layouts in every run.
-                   PYTHONHASHSEED='0',
-                   # No idle BLAS threads (numpy's, imported by Beam)
-                   # spinning into the count.
-                   OPENBLAS_NUM_THREADS='1')
+        command, env = run.child_command(
+            variant, store, jsonl, os.path.join(folder, 'result.json'))
+        # The same dict layouts in every run, and no idle BLAS threads
+        # (numpy's, imported by Beam) spinning into the count.
+        env.update(PYTHONHASHSEED='0', OPENBLAS_NUM_THREADS='1')
         completed = subprocess.run(
             ['valgrind', '--tool=cachegrind', '--trace-children=yes',
              *(['--cache-sim=yes', '--branch-sim=yes', SIMULATED_L2]
                if caches else ['--cache-sim=no']),
              '--cachegrind-out-file=%s' % os.path.join(folder, 'cg.%p'),
-             sys.executable, '-m', 'benchmarks.run', '--child', variant,
-             '--store', store, '--jsonl', jsonl, '--out', out],
+             *command],
             cwd=run.ROOT, env=env, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True, check=False)
         if completed.returncode != 0:

@@ -285,17 +285,25 @@ def _tree_memory(process: psutil.Process, with_pss: bool
     return rss, pss
 
 
+def child_command(variant: str, store: str, jsonl: str, out: str
+                  ) -> tuple[list[str], dict[str, str]]:
+    """The command and environment that run variant once in a child
+    process (see _child_main, run from ROOT), which writes its result as
+    JSON to out."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep +
+               os.environ.get('PYTHONPATH', ''))
+    return [sys.executable, '-m', 'benchmarks.run', '--child', variant,
+            '--store', store, '--jsonl', jsonl, '--out', out], env
+
+
 def measure(variant: str, store: str, jsonl: str) -> dict[str, Any]:
     """Runs variant in a child process; its time, output digest and the
     peak RSS and PSS of its process tree."""
     with tempfile.NamedTemporaryFile(suffix='.json', delete=False) as f:
         out = f.name
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep +
-               os.environ.get('PYTHONPATH', ''))
-    child = subprocess.Popen(
-        [sys.executable, '-m', 'benchmarks.run', '--child', variant,
-         '--store', store, '--jsonl', jsonl, '--out', out],
-        cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    command, env = child_command(variant, store, jsonl, out)
+    child = subprocess.Popen(command, cwd=ROOT, env=env,
+                             stderr=subprocess.PIPE, text=True)
     process = psutil.Process(child.pid)
     peak = peak_pss = 0
     stop = threading.Event()
@@ -561,7 +569,7 @@ def format_table(rows: list[dict[str, Any]], checks: list[dict]) -> str:
                 format(round(row['models_per_second']), ','),
                 row['peak_rss_mb'], row['peak_pss_mb'],
                 row['cpu_seconds'], row['other_load'],
-            '' if ratio is None else '%.2f' % ratio))
+                '' if ratio is None else '%.2f' % ratio))
     lines += ['', '| N | target | value | met |', '| ---: | --- | ---: | --- |']
     for check in checks:
         lines.append('| %s | %s | %.2f | %s |' % (
