@@ -117,28 +117,28 @@ def is_local(options: beam_options.PipelineOptions) -> bool:
 
 # A local run whose options do not say how to run uses worker processes,
 # one per core (up to its shard count), when its estimated work is at least
-# this many seconds of one core. Measured on these machines (2 cores): in
-# one process a run takes about its work + 0.2-0.3 s; on two spawned
-# workers about 0.55 x its work + 1-1.3 s (each worker imports Beam, 0.6 s
-# more with the gcp extra installed, and the runner exchanges every stage
-# with them), so they pay off from about 2 s of work. Workers forked from
-# the launching process (pipelines.forked_workers) import nothing: the
-# 100,000-exploration count (2.6 s estimated) took 1.7-2.0 s on 2 forked
-# workers and 2.65-2.8 s in one process; 200,000 users (0.77 s) took
-# 0.69-1.00 s against 0.78-0.89 s; 10,000 explorations (0.26 s) 0.50 s
-# against 0.40-0.46 s. A run of any length past the threshold has the same
-# processes, and so the same memory. Figures: the README's *Running in
-# parallel locally*.
-PARALLEL_MIN_WORK_SECONDS = 2.0
-FORKED_PARALLEL_MIN_WORK_SECONDS = 1.0
+# this many seconds of one core: about where workers become faster than one
+# process. Measured on these machines (2 cores; 2026-11-29, alternating
+# runs; one process's time / 2 workers', the median of 5-13 pairs): with
+# workers forked from the launching process (pipelines.forked_workers),
+# over 10,000 explorations 0.85-1.04 (0.38 s estimated), 15,000 1.06-1.15,
+# 20,000 1.05-1.30; over 100,000 users 1.13 (0.40 s), 150,000 1.02,
+# 200,000 1.07. Spawned workers import Beam first (0.6 s more with the gcp
+# extra installed): over 40,000 explorations 0.77-0.87 (1.5 s estimated),
+# 60,000 0.91-0.93, 80,000 1.04-1.06 (3.0 s), 100,000 1.11-1.16. A run of
+# any length past the threshold has the same processes, and so the same
+# memory. Figures: the README's *Running in parallel locally*.
+PARALLEL_MIN_WORK_SECONDS = 3.0
+FORKED_PARALLEL_MIN_WORK_SECONDS = 0.5
 # The estimate: what reading and mapping a model costs in one process, a
 # fixed part plus a part per byte of its stored JSON (decoding, and most
 # jobs' work on what was decoded, grow with it). Fitted to the benchmark's
-# jobs: about 3.8 us per user of 225 bytes, 26 us per exploration of 3.7 KB.
-# A job whose map does much more per model is underestimated: it can ask
-# for workers itself with --direct_num_workers.
-WORK_SECONDS_PER_MODEL = 2.4e-6
-WORK_SECONDS_PER_STORED_BYTE = 6.4e-9
+# count jobs in one process (2026-11-29): about 4.0 us per user of 214
+# bytes, 38 us per exploration of 3.7 KB. A job whose map does much more
+# per model is underestimated: it can ask for workers itself with
+# --direct_num_workers.
+WORK_SECONDS_PER_MODEL = 1.9e-6
+WORK_SECONDS_PER_STORED_BYTE = 9.7e-9
 
 _PARALLELISM_FLAGS = ('--direct_running_mode', '--direct_num_workers')
 

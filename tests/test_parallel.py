@@ -153,14 +153,21 @@ def test_forked_workers_pay_off_from_less_work():
             pipeline_options.parallel_min_models(3700))
 
 
-def test_larger_models_need_fewer_of_them_for_workers_to_pay_off():
-    # About 225 bytes (the benchmark's users) and 3.7 KB (its explorations).
-    small = pipeline_options.parallel_min_models(225)
-    large = pipeline_options.parallel_min_models(3700)
-    assert 400_000 < small < 700_000
-    assert 50_000 < large < 100_000
-    assert (large * pipeline_options.model_work_seconds(3700) >=
-            pipeline_options.PARALLEL_MIN_WORK_SECONDS)
+@pytest.mark.parametrize('forked, users, explorations', [
+    # Where workers became faster than one process (see
+    # pipelines.options), for the benchmark's users (214 bytes) and
+    # explorations (3.7 KB).
+    (False, (600_000, 900_000), (60_000, 100_000)),
+    (True, (100_000, 160_000), (10_000, 16_000)),
+])
+def test_larger_models_need_fewer_of_them_for_workers_to_pay_off(
+        forked, users, explorations):
+    small = pipeline_options.parallel_min_models(214, forked)
+    large = pipeline_options.parallel_min_models(3734, forked)
+    assert users[0] < small < users[1]
+    assert explorations[0] < large < explorations[1]
+    assert (large * pipeline_options.model_work_seconds(3734) >=
+            pipeline_options.parallel_min_work_seconds(forked))
 
 
 @pytest.mark.parametrize('args, says', [
