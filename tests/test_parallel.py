@@ -154,9 +154,9 @@ def test_forked_workers_pay_off_from_less_work():
 
 
 @pytest.mark.parametrize('forked, users, explorations', [
-    # Where workers became faster than one process (see
-    # pipelines.options), for the benchmark's users (214 bytes) and
-    # explorations (3.7 KB).
+    # The sizes the switch falls at for the benchmark's users (214 bytes)
+    # and explorations (3.7 KB), near where 2 workers were measured to
+    # become faster than one process (see pipelines.options).
     (False, (600_000, 900_000), (60_000, 100_000)),
     (True, (100_000, 160_000), (10_000, 16_000)),
 ])
