@@ -127,26 +127,28 @@ class _ReadKeyRangeFn(beam.DoFn):
                 stored_bytes += len(payload)
                 if (len(batch) == MODEL_BATCH_SIZE or
                         stored_bytes >= MODEL_BATCH_BYTES):
-                    if watch is not None:
-                        watch.check(models_read=len(batch))
-                    batch.stored_bytes = stored_bytes
-                    yield batch
-                    # Handed on: Beam has run the stage's steps on it, but
-                    # holds it until the next yield. Freed now, its models
-                    # are still in the CPU's caches (freed after the next
-                    # batch was read, a count over explorations missed the
-                    # L2 cache 1.5 x as often, in cachegrind's simulation).
-                    batch.clear()
+                    yield from self._hand_on(batch, stored_bytes)
                     batch, stored_bytes = model_batches.ModelBatch(), 0
             if batch:
-                if watch is not None:
-                    watch.check(models_read=len(batch))
-                batch.stored_bytes = stored_bytes
-                yield batch
-                batch.clear()
+                yield from self._hand_on(batch, stored_bytes)
         finally:
             # Once per range, not per model: this loop runs for every model.
             self._read.inc(read)
+
+    def _hand_on(self, batch: model_batches.ModelBatch,
+                 stored_bytes: int) -> Iterator[Any]:
+        """Yields a full batch, or a range's last, unless the run was
+        canceled; then empties it."""
+        if self._watch is not None:
+            self._watch.check(models_read=len(batch))
+        batch.stored_bytes = stored_bytes
+        yield batch
+        # Handed on: Beam has run the stage's steps on it, but holds it
+        # until the next yield. Freed now, its models are still in the
+        # CPU's caches (freed after the next batch was read, a count over
+        # explorations missed the L2 cache 1.5 x as often, in cachegrind's
+        # simulation).
+        batch.clear()
 
 
 class ModelRead(beam.PTransform):
