@@ -91,11 +91,12 @@ def data_files(variant: str, models: int) -> tuple[str, str]:
     return store, jsonl
 
 
-def count_events(variant: str, models: int, caches: bool = False) -> Count:
-    """Runs variant once over `models` models under cachegrind and returns
-    the event totals of all its processes: instructions, and with caches
-    the simulated cache misses and mispredicted branches too."""
-    store, jsonl = data_files(variant, models)
+def count_events(variant: str, models: int, store: str, jsonl: str,
+                 caches: bool = False) -> Count:
+    """Runs variant once over the `models` models of store (or of jsonl,
+    for mrjob; see data_files) under cachegrind and returns the event
+    totals of all its processes: instructions, and with caches the
+    simulated cache misses and mispredicted branches too."""
     folder = tempfile.mkdtemp(prefix='instructions-')
     try:
         command, env = run.child_command(
@@ -168,10 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error('valgrind is not installed (Debian: apt install '
                      'valgrind)')
     variants = list(dict.fromkeys(args.variants))
-    tasks = [(v, n) for v in variants for n in (small_size, big_size)]
-    # Made one at a time before the runs, which share them.
-    for task in tasks:
-        data_files(*task)
+    # The data files are made one at a time before the runs, which share
+    # them.
+    tasks = [(v, n, *data_files(v, n))
+             for v in variants for n in (small_size, big_size)]
     # Each run writes its output under its own job id and the stores keep
     # it; they are cleared once all runs are done.
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
