@@ -227,6 +227,10 @@ def _run_locally(spec: compiler.JobSpec,
         finally:
             if standby is not None:
                 standby.close()
+            if pipeline_options.uses_worker_processes(options):
+                # So that the next run in this process can fork its
+                # workers too.
+                fork_guard.release_run_threads()
 
 
 def _run_pipeline(spec: compiler.JobSpec,

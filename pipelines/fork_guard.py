@@ -9,21 +9,25 @@ framework's own background threads (beam_jobs.periodic: the run's
 heartbeat and the command line's progress lines) hold while they do
 anything but sleep; fork_blocker() refuses while any other thread is
 running, including threads started outside Python since this module was
-imported (gRPC's, after a multi-worker run or a Cloud Datastore client in
-this process). The native threads that importing Beam starts (NumPy's,
-and pyarrow's jemalloc) are allowed: those libraries make themselves
-fork-safe with pthread_atfork handlers.
+imported (a Cloud Datastore client's gRPC threads, say). The native
+threads that importing Beam starts (NumPy's, and pyarrow's jemalloc) are
+allowed: those libraries make themselves fork-safe with pthread_atfork
+handlers. A multi-worker run leaves threads of Beam's and gRPC's behind,
+which release_run_threads() ends, so that the next run can fork again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
+import queue
 import threading
 from typing import Iterator
 
 # Imported before the threads are first counted: see above.
 import apache_beam  # noqa: F401  pylint: disable=unused-import
+from apache_beam.utils import thread_pool_executor
 
 _TASKS = '/proc/self/task'
 
@@ -92,3 +96,38 @@ def forking() -> Iterator[None]:
     doing, and keeps them sleeping until the fork is done."""
     with _fork_lock:
         yield
+
+
+def release_run_threads() -> None:
+    """Ends the threads a multi-worker run leaves in this process, which
+    would make fork_blocker() refuse every later run's fork (its workers
+    would then be spawned: about 1 s more a run). Call it after the run,
+    once nothing refers to the run's pipeline or result.
+
+    Beam's shared thread pool, which its runner, its gRPC servers and its
+    SDK harness use, keeps idle threads for good, each waiting for work; a
+    forked worker would inherit the pool with those threads gone, and its
+    harness would hand them work. The idle ones are ended here (through
+    the pool's private queue: one that is still busy is left, and forks
+    stay refused while it runs). gRPC's threads stop when the runner's
+    server and channels are freed, which only a collection does: they sit
+    in reference cycles. Inside pipelines.frozen_heap.frozen() the
+    collection walks only what the run made.
+    """
+    pool = thread_pool_executor.shared_unbounded_instance()
+    idle = getattr(pool, '_idle_worker_queue', None)
+    lock = getattr(pool, '_lock', None)
+    if idle is None or lock is None:  # Another Beam: nothing to end.
+        return
+    ended = []
+    with lock:  # What submit() holds while it takes an idle thread.
+        while True:
+            try:
+                worker = idle.get_nowait()
+            except queue.Empty:
+                break
+            worker.shutdown()
+            ended.append(worker)
+    for worker in ended:
+        worker.join()
+    gc.collect()

@@ -2,8 +2,9 @@
 and runs on forked workers giving what runs on spawned ones give.
 
 A fork is only safe in a process whose other threads are the framework's
-own, which pytest's process is not once a test has run Beam on workers (its
-gRPC and thread pools stay): what needs a fork runs in a fresh process.
+own, which pytest's process need not be (a test may have started a Cloud
+Datastore client's gRPC threads): what needs a fork runs in a fresh
+process.
 """
 
 from __future__ import annotations
@@ -173,6 +174,49 @@ def test_a_process_with_other_threads_spawns_its_workers(store_path):
     assert seen == {'state': 'completed', 'output': ["('pid', 80, 2)"],
                     'start': "spawned: thread 'app-thread' is running",
                     'children': 'none'}
+
+
+_RUNS_IN_ONE_PROCESS = '''
+import json, sys, threading
+from models import exp_models, storage
+from pipelines import fork_guard
+from tests import sample_jobs
+storage.set_default_store(sys.argv[1])
+exp_models.ExplorationModel.put_multi([
+    exp_models.ExplorationModel(id='e%03d' % n, init_state_name='A')
+    for n in range(40)])
+job = sample_jobs.WorkerPidJob
+
+
+def run_on_workers():
+    job_id = job.create_new(pipeline_args=sys.argv[2:])
+    job.enqueue(job_id, shard_count=4)
+    run = job.get_run(job_id)
+    return [run.state, job.get_output(job_id),
+            run.details['local_worker_start'].split(':')[0]]
+
+
+runs = [run_on_workers(), run_on_workers()]
+release = threading.Event()
+app = threading.Thread(target=release.wait, name='app-thread')
+app.start()
+runs.append(run_on_workers())
+release.set()
+app.join()
+runs.append(run_on_workers())
+print(json.dumps({'runs': runs, 'after': fork_guard.fork_blocker()}))
+'''
+
+
+def test_each_run_in_a_process_forks_its_workers_again(store_path):
+    # Beam's and gRPC's threads from a run are ended after it (see
+    # fork_guard.release_run_threads), also after a spawned run.
+    seen = _in_fresh_process(_RUNS_IN_ONE_PROCESS, store_path,
+                             *MULTI_PROCESSING)
+    done = ['completed', ["('pid', 40, 2)"]]
+    assert seen == {'runs': [done + ['forked'], done + ['forked'],
+                             done + ['spawned'], done + ['forked']],
+                    'after': None}
 
 
 def test_runs_in_this_process_say_why_their_workers_were_spawned(store):
