@@ -117,7 +117,9 @@ def release_run_threads() -> None:
     pool = thread_pool_executor.shared_unbounded_instance()
     idle = getattr(pool, '_idle_worker_queue', None)
     lock = getattr(pool, '_lock', None)
-    if idle is None or lock is None:  # Another Beam: nothing to end.
+    if idle is None or lock is None:
+        # A Beam whose pool is built otherwise: forks stay refused while
+        # its threads run, as before.
         return
     ended = []
     with lock:  # What submit() holds while it takes an idle thread.
