@@ -217,9 +217,10 @@ def _run_locally(spec: compiler.JobSpec,
     how: dict[str, Any] = {LOCAL_WORKERS: workers}
     if estimated_work is not None:
         how[ESTIMATED_WORK_SECONDS] = round(estimated_work, 3)
+    on_workers = pipeline_options.uses_worker_processes(options)
     with frozen_heap.frozen():
         standby = None
-        if pipeline_options.uses_worker_processes(options):
+        if on_workers:
             # Before the run's threads and gRPC start: see _fork_workers.
             standby, how[LOCAL_WORKER_START] = _fork_workers(workers)
         try:
@@ -227,7 +228,7 @@ def _run_locally(spec: compiler.JobSpec,
         finally:
             if standby is not None:
                 standby.close()
-            if pipeline_options.uses_worker_processes(options):
+            if on_workers:
                 # So that the next run in this process can fork its
                 # workers too.
                 fork_guard.release_run_threads()
