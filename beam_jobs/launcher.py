@@ -258,8 +258,7 @@ def _run_pipeline(spec: compiler.JobSpec,
         error_count = store.count_errors(spec.job_id)
         if spec.max_errors is not None and error_count > spec.max_errors:
             raise errors.TooManyErrorsError(
-                '%d errors, more than max_errors=%d'
-                % (error_count, spec.max_errors))
+                errors.too_many_errors(error_count, spec.max_errors))
     except BaseException as e:  # Ctrl-C too: never leave a run started.
         _record_failure(spec, e)
         if not isinstance(e, Exception):

@@ -33,6 +33,13 @@ class TooManyErrorsError(RuntimeError):
     """A run recorded more errors than its max_errors allows."""
 
 
+def too_many_errors(total: int, max_errors: int) -> str:
+    """How a run past its max_errors says so: '1 error, more than
+    max_errors=0', '3 errors, more than max_errors=2'."""
+    return '%d error%s, more than max_errors=%d' % (
+        total, '' if total == 1 else 's', max_errors)
+
+
 def describe(info: ErrorInfo) -> tuple[str, str, str]:
     """(error type, message, traceback tail) of a dead letter's error."""
     exc_type, exc_repr, lines = info
@@ -75,10 +82,10 @@ class _WriteErrorsFn(batched_write.BatchedStoreWriteFn):
             if total > self._max_errors:
                 first = store.read_errors(self._job_id, limit=1)[0]
                 raise TooManyErrorsError(
-                    '%d errors, more than max_errors=%d; stopped. First: '
-                    '%s %s %s: %s: %s' % (
-                        total, self._max_errors, first.stage, first.kind,
-                        first.entity, first.error_type, first.message))
+                    '%s; stopped. First: %s %s %s: %s: %s' % (
+                        too_many_errors(total, self._max_errors),
+                        first.stage, first.kind, first.entity,
+                        first.error_type, first.message))
 
 
 class WriteJobErrors(beam.PTransform):

@@ -20,6 +20,7 @@ from beam_jobs import launcher
 from models import exp_models
 from models import user_models
 from pipelines import compiler
+from pipelines import errors
 from pipelines import options as pipeline_options
 from tests import sample_jobs
 
@@ -179,7 +180,7 @@ def test_max_errors_fails_the_run_past_the_threshold(store):
     job_id = job.create_new(max_errors=0)
     job.enqueue(job_id)
     assert job.get_status_code(job_id) == 'failed'
-    assert 'more than max_errors=0' in job.get_error(job_id)
+    assert '1 error, more than max_errors=0' in job.get_error(job_id)
     assert job.get_output(job_id) == []
     assert [e.entity for e in job.get_errors(job_id)] == ['exp-bad']
     assert job.get_time_finished_msec(job_id) is not None
@@ -187,6 +188,15 @@ def test_max_errors_fails_the_run_past_the_threshold(store):
     job_id = job.create_new(max_errors=1)
     job.enqueue(job_id)
     assert job.get_status_code(job_id) == 'completed'
+
+
+@pytest.mark.parametrize('total, max_errors, expected', [
+    (1, 0, '1 error, more than max_errors=0'),
+    (3, 2, '3 errors, more than max_errors=2'),
+])
+def test_a_run_past_max_errors_counts_its_errors_in_words(
+        total, max_errors, expected):
+    assert errors.too_many_errors(total, max_errors) == expected
 
 
 def test_max_errors_class_attribute(store):
