@@ -1,6 +1,7 @@
 """The README's *Testing a job* example, as a job author would write it: a
 shipped job run end to end on a fresh SQLite store of the test's own, and
-its map called directly. Kept verbatim in the README; change both together.
+its map called directly. The README shows the rest of this file verbatim
+(tests/test_readme.py checks): change both together.
 """
 
 import pytest
