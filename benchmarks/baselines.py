@@ -7,7 +7,9 @@ range descriptors, read and decode each range's rows with orjson and compute
 the map's pairs straight from the decoded dicts (no model classes, no
 domain objects), CombinePerKey(sum) for the counts, GroupByKey for the
 lists, and a batched sink into the same store. The loop does the same map,
-group and reduce in one process: the practical limit.
+group and reduce in one process: the practical limit. The same loop split
+over forked processes, each counting its share of the key ranges, is what
+the machine's cores give the CPU-heavy job's work with no framework at all.
 
 A second kind of hand-written pipeline runs the job class's own map and
 reduce on models (from_stored), with the same Beam plumbing: the
@@ -19,6 +21,7 @@ models and of the job's domain objects.
 from __future__ import annotations
 
 import collections
+import multiprocessing
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import apache_beam as beam
@@ -26,6 +29,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 import orjson
 
+from benchmarks import bench_jobs
 from models import base_models
 from models import sqlite_store
 from models import storage
@@ -69,6 +73,12 @@ def state_count_map(model_id: str, data: dict) -> Iterator[tuple[str, int]]:
     yield model_id, len(data['states'])
 
 
+def cpu_map(model_id: str, data: dict) -> Iterator[tuple[int, int]]:
+    if data.get('deleted'):
+        return
+    yield bench_jobs.busy_checksum(model_id) % 7, 1
+
+
 class Job(NamedTuple):
     """A job as the baselines run it: the kind it reads, its map on
     (id, decoded row) and its reduce."""
@@ -83,6 +93,7 @@ JOBS: dict[str, Job] = {
     'count': Job('ExplorationModel', count_map, count_reduce),
     'domains': Job('UserSettingsModel', domain_map, count_reduce),
     'states': Job('ExplorationModel', state_count_map, count_reduce),
+    'cpu': Job('ExplorationModel', cpu_map, count_reduce),
 }
 
 
@@ -110,6 +121,42 @@ def plain_loop(store_path: str, job: str) -> list[str]:
         lines.extend(str(out) for out in reduce_fn(key, groups[key]))
     store.close()
     return lines
+
+
+def _range_counts(store_path: str, job: str, start: str | None,
+                  end: str | None) -> collections.Counter:
+    """The summed values of the job's pairs for one key range's rows."""
+    kind, map_fn, _ = JOBS[job]
+    store = sqlite_store.SqliteStore(store_path)
+    loads = orjson.loads
+    counts: collections.Counter = collections.Counter()
+    for model_id, payload in store.scan(kind, start, end):
+        for key, value in map_fn(model_id, loads(payload)):
+            counts[key] += value
+    store.close()
+    return counts
+
+
+def process_loop(store_path: str, job: str, processes: int,
+                 num_splits: int) -> list[str]:
+    """The output lines of a count-style job, computed by the plain loop in
+    processes forked from this one (a multiprocessing pool), which share
+    the kind's num_splits key ranges; their counts are summed and reduced
+    here. The 2-process run against the 1-process one is the most that
+    two cores give this work on this machine: no framework, no shuffle."""
+    kind, _, reduce_fn = JOBS[job]
+    store = sqlite_store.SqliteStore(store_path)
+    bounds = [None, *store.split_points(kind, num_splits), None]
+    store.close()
+    ranges = [(store_path, job, start, end)
+              for start, end in zip(bounds, bounds[1:])]
+    with multiprocessing.get_context('fork').Pool(processes) as pool:
+        parts = pool.starmap(_range_counts, ranges, chunksize=1)
+    counts: collections.Counter = collections.Counter()
+    for part in parts:
+        counts.update(part)
+    return [str(out) for key in sorted(counts, key=repr)
+            for out in reduce_fn(key, [counts[key]])]
 
 
 # The hand-written Beam pipelines.

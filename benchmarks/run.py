@@ -7,7 +7,8 @@ loop and mrjob's inline runner, on the same generated data, in one run.
 
 Every variant runs in a fresh child process (so that its peak memory is its
 own), the parent sampling the RSS of the child's whole process tree
-(multi_processing workers included) every 20 ms, and its PSS every 100 ms.
+(multi_processing workers included) every 20 ms, and in the first round
+its PSS every 100 ms (reading PSS costs the run being measured).
 RSS counts a page shared by several processes (a forked worker's pages it
 still shares with the process it was forked from) once in each of them;
 PSS splits it among them, so the tree's PSS is about the memory it
@@ -27,8 +28,14 @@ no variant orders).
 
 Each row also gives the CPU seconds the variant's process tree used, and
 "other load": the cores the rest of the machine kept busy meanwhile, on
-average (other people's work on a shared machine; figures measured under
-load are slower than the machine can do).
+average, the sampler excepted (other people's work on a shared machine;
+figures measured under load are slower than the machine can do). The
+sampler's own share is in the JSON (sampler_load).
+
+The CPU-heavy job's 2 workers against 1 have a reference beside them: the
+same work (decoding each row, the same busy loop, a Counter) in a plain
+Python loop in 1 and in 2 forked processes, the most two cores give that
+work on this machine at that moment, with no framework.
 
 Results go to benchmarks/results/bench-<time>.json (and .md) and are
 printed as a table; data stores are cached in benchmarks/results/data/.
@@ -59,9 +66,15 @@ RESULTS = os.path.join(HERE, 'results')
 DATA = os.path.join(RESULTS, 'data')
 SIZES = (10_000, 100_000, 1_000_000)
 SAMPLE_SECONDS = 0.02
-# PSS is read every this many RSS samples: reading it (smaps_rollup) costs
-# about 0.5 ms a process, against a few microseconds for RSS.
-PSS_EVERY_SAMPLES = 5
+# The process tree is listed, and in a run that reads PSS its PSS read,
+# every this many RSS samples. Listing the tree costs about 2 ms of CPU
+# (psutil reads every process on the machine to find the children),
+# reading PSS (smaps_rollup, which walks a process's page tables) about 2
+# ms for one of the runner's or a worker's size, reading RSS 0.03 ms. The
+# sampler runs beside the run it measures, on the same two cores: listing
+# the tree at every sample and reading PSS in every run, it took 0.15-0.18
+# of a core, and 2 workers, which keep both cores busy, lost most to it.
+TREE_EVERY_SAMPLES = 5
 # The size at which the issue sets the targets against mrjob and the loop.
 TARGET_MODELS = 1_000_000
 
@@ -123,6 +136,10 @@ VARIANTS: dict[str, tuple[str, str]] = {
         'cpu', 'CpuHeavyCountOneOffJob, multi_processing, 1 worker'),
     'cpu-2-workers': (
         'cpu', 'CpuHeavyCountOneOffJob, multi_processing, 2 workers'),
+    'cpu-loop-1-process': (
+        'cpu', 'the same work, plain Python loop in 1 forked process'),
+    'cpu-loop-2-processes': (
+        'cpu', 'the same work, plain Python loop in 2 forked processes'),
 }
 
 
@@ -151,7 +168,7 @@ FAMILIES: dict[str, Family] = {
                       True),
     'states': Family('states', 'StateCountOneOffJob', 'explorations', 8,
                      False),
-    'cpu': Family('count', 'CpuHeavyCountOneOffJob', 'explorations', 8,
+    'cpu': Family('cpu', 'CpuHeavyCountOneOffJob', 'explorations', 8,
                   True),
 }
 # The count-style jobs with a combiner, which the mrjob, loop and memory
@@ -187,7 +204,8 @@ def run_variant(variant: str, store: str, jsonl: str) -> dict[str, Any]:
     family = family_of(variant)
     job_class = _job_class(family.job_class)
     start = time.perf_counter()
-    if '-compiled' in variant or variant.startswith('cpu-'):
+    if '-compiled' in variant or variant in ('cpu-1-worker',
+                                             'cpu-2-workers'):
         lines = _run_compiled(variant, family, job_class)
     elif (variant.endswith('-beam') or variant.endswith('-beam-2-workers')
           or variant.endswith('-beam-jobcode')):
@@ -201,6 +219,10 @@ def run_variant(variant: str, store: str, jsonl: str) -> dict[str, Any]:
         lines = list(storage.get_store().read_output(job_id))
     elif variant.endswith('-loop'):
         lines = baselines.plain_loop(store, family.job)
+    elif variant.startswith('cpu-loop-'):
+        lines = baselines.process_loop(store, family.job,
+                                       int(variant.split('-')[2]),
+                                       family.shards)
     elif variant.endswith('-mrjob'):
         lines = mrjob_jobs.run_inline(family.job, jsonl)
     else:
@@ -263,15 +285,19 @@ def _child_main(variant: str, store: str, jsonl: str, out: str) -> None:
 
 
 # The parent: runs each variant in a child and measures it.
-def _tree_memory(process: psutil.Process, with_pss: bool
-                 ) -> tuple[int, int]:
-    """The RSS of process and its descendants, summed, and their PSS
-    (0 unless with_pss)."""
-    rss = pss = 0
+def _tree(process: psutil.Process) -> list[psutil.Process]:
+    """process and its descendants (none if it is gone)."""
     try:
-        procs = [process] + process.children(recursive=True)
+        return [process] + process.children(recursive=True)
     except psutil.NoSuchProcess:
-        return 0, 0
+        return []
+
+
+def _tree_memory(procs: list[psutil.Process], with_pss: bool
+                 ) -> tuple[int, int]:
+    """The RSS of the processes, summed, and their PSS (0 unless
+    with_pss)."""
+    rss = pss = 0
     for proc in procs:
         try:
             if with_pss:
@@ -296,9 +322,10 @@ def child_command(variant: str, store: str, jsonl: str, out: str
             '--store', store, '--jsonl', jsonl, '--out', out], env
 
 
-def measure(variant: str, store: str, jsonl: str) -> dict[str, Any]:
-    """Runs variant in a child process; its time, output digest and the
-    peak RSS and PSS of its process tree."""
+def measure(variant: str, store: str, jsonl: str,
+            read_pss: bool = True) -> dict[str, Any]:
+    """Runs variant in a child process; its time, output digest, the peak
+    RSS of its process tree and, if read_pss, its peak PSS."""
     with tempfile.NamedTemporaryFile(suffix='.json', delete=False) as f:
         out = f.name
     command, env = child_command(variant, store, jsonl, out)
@@ -306,17 +333,22 @@ def measure(variant: str, store: str, jsonl: str) -> dict[str, Any]:
                              stderr=subprocess.PIPE, text=True)
     process = psutil.Process(child.pid)
     peak = peak_pss = 0
+    sampler_cpu = 0.0
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak, peak_pss
+        nonlocal peak, peak_pss, sampler_cpu
+        procs: list[psutil.Process] = []
         samples = 0
         while not stop.is_set():
-            rss, pss = _tree_memory(process,
-                                    samples % PSS_EVERY_SAMPLES == 0)
+            full = samples % TREE_EVERY_SAMPLES == 0
+            if full:
+                procs = _tree(process)
+            rss, pss = _tree_memory(procs, full and read_pss)
             peak, peak_pss = max(peak, rss), max(peak_pss, pss)
             samples += 1
             stop.wait(SAMPLE_SECONDS)
+        sampler_cpu = time.thread_time()
 
     sampler = threading.Thread(target=sample, daemon=True)
     machine_before = _busy_cpu_seconds()
@@ -330,10 +362,11 @@ def measure(variant: str, store: str, jsonl: str) -> dict[str, Any]:
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     machine_busy = _busy_cpu_seconds() - machine_before
     # CPU the child's tree used (its worker processes are reaped by it, so
-    # they count), and what the rest of the machine used meanwhile: other
-    # people's work on a shared machine shows here.
+    # they count), and what the rest of the machine used meanwhile, but for
+    # this sampler: other people's work on a shared machine shows here.
     tree_cpu = ((children_after.ru_utime - children_before.ru_utime) +
                 (children_after.ru_stime - children_before.ru_stime))
+    other_cpu = machine_busy - tree_cpu - sampler_cpu
     if child.returncode != 0:
         raise RuntimeError('%s failed:\n%s' % (variant, stderr[-3000:]))
     with open(out, encoding='utf-8') as f:
@@ -342,7 +375,8 @@ def measure(variant: str, store: str, jsonl: str) -> dict[str, Any]:
     result['peak_rss_mb'] = round(peak / 2 ** 20, 1)
     result['peak_pss_mb'] = round(peak_pss / 2 ** 20, 1)
     result['cpu_seconds'] = round(tree_cpu, 2)
-    result['other_load'] = round(max(0.0, machine_busy - tree_cpu) / elapsed, 2)
+    result['other_load'] = round(max(0.0, other_cpu) / elapsed, 2)
+    result['sampler_load'] = round(sampler_cpu / elapsed, 3)
     return result
 
 
@@ -389,7 +423,11 @@ def run_size(count: int, variants: list[str],
         for variant in variants:
             store, jsonl = stores[family_of(variant).dataset]
             warm_page_cache(jsonl if variant.endswith('-mrjob') else store)
-            run = measure(variant, store, jsonl)
+            # PSS is read in the first round only: reading it slows the
+            # run being measured (see TREE_EVERY_SAMPLES), and a variant's
+            # time is its best round's.
+            run = measure(variant, store, jsonl,
+                          read_pss=round_number == 1)
             # Every run starts from the same store: the audit's output
             # alone is about 100 MB at 1,000,000 models.
             clear_outputs(store)
@@ -505,6 +543,15 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             checks.append(_check(
                 count, 'multi_processing: 2 workers >= 1.5 x faster than 1',
                 ratio, ratio >= 1.5))
+        loop1, loop2 = (get(count, 'cpu-loop-1-process'),
+                        get(count, 'cpu-loop-2-processes'))
+        if loop1 and loop2:
+            # Not a target: what the machine's two cores gave the same work
+            # in this run, the ceiling for the row above.
+            ratio = loop1['seconds'] / loop2['seconds']
+            checks.append(_check(
+                count, 'for reference, the plain loop: 2 processes ÷ 1',
+                ratio, None, reference=True))
     top = max(r['models'] for r in rows)
     sizes = sorted({r['models'] for r in rows})
     # The targets against mrjob and the loop are set at 1,000,000 models:
@@ -542,17 +589,24 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return checks
 
 
-def _check(count: int, name: str, value: float, met: bool | None) -> dict:
+def _check(count: int, name: str, value: float, met: bool | None,
+           reference: bool = False) -> dict:
     """A target's row; met is None for a target set at another size
-    (TARGET_MODELS), whose ratio is shown but not judged."""
-    return {'models': count, 'target': name, 'value': round(value, 3),
-            'met': met}
+    (TARGET_MODELS), whose ratio is shown but not judged, and for a
+    reference figure, which is no target."""
+    check = {'models': count, 'target': name, 'value': round(value, 3),
+             'met': met}
+    if reference:
+        check['reference'] = True
+    return check
 
 
-def _met(met: bool | None) -> str:
-    if met is None:
+def _met(check: dict) -> str:
+    if check.get('reference'):
+        return '- (not a target)'
+    if check['met'] is None:
         return '- (the target is at N=%s)' % format(TARGET_MODELS, ',')
-    return 'yes' if met else '**no**'
+    return 'yes' if check['met'] else '**no**'
 
 
 def format_table(rows: list[dict[str, Any]], checks: list[dict]) -> str:
@@ -574,7 +628,7 @@ def format_table(rows: list[dict[str, Any]], checks: list[dict]) -> str:
     for check in checks:
         lines.append('| %s | %s | %.2f | %s |' % (
             format(check['models'], ','), check['target'], check['value'],
-            _met(check['met'])))
+            _met(check)))
     return '\n'.join(lines)
 
 
