@@ -101,31 +101,24 @@ JOBS: dict[str, Job] = {
 def plain_loop(store_path: str, job: str) -> list[str]:
     """The job's output lines, computed by one loop over the store's rows."""
     kind, map_fn, reduce_fn = JOBS[job]
-    store = sqlite_store.SqliteStore(store_path)
-    loads = orjson.loads
     if job != 'audit':
         # What a Python programmer would write for a count: a Counter, no
         # lists of ones.
-        counts: collections.Counter = collections.Counter()
-        for model_id, payload in store.scan(kind):
-            for key, value in map_fn(model_id, loads(payload)):
-                counts[key] += value
-        groups: dict = {key: [count] for key, count in counts.items()}
-    else:
-        groups = collections.defaultdict(list)
-        for model_id, payload in store.scan(kind):
-            for key, value in map_fn(model_id, loads(payload)):
-                groups[key].append(value)
-    lines = []
-    for key in sorted(groups, key=repr):
-        lines.extend(str(out) for out in reduce_fn(key, groups[key]))
+        return _count_lines(_range_counts(store_path, job), reduce_fn)
+    store = sqlite_store.SqliteStore(store_path)
+    loads = orjson.loads
+    groups: dict = collections.defaultdict(list)
+    for model_id, payload in store.scan(kind):
+        for key, value in map_fn(model_id, loads(payload)):
+            groups[key].append(value)
     store.close()
-    return lines
+    return _reduce_lines(groups, reduce_fn)
 
 
-def _range_counts(store_path: str, job: str, start: str | None,
-                  end: str | None) -> collections.Counter:
-    """The summed values of the job's pairs for one key range's rows."""
+def _range_counts(store_path: str, job: str, start: str | None = None,
+                  end: str | None = None) -> collections.Counter:
+    """The summed values of the job's pairs for one key range's rows (all
+    of the kind's rows by default)."""
     kind, map_fn, _ = JOBS[job]
     store = sqlite_store.SqliteStore(store_path)
     loads = orjson.loads
@@ -135,6 +128,20 @@ def _range_counts(store_path: str, job: str, start: str | None,
             counts[key] += value
     store.close()
     return counts
+
+
+def _reduce_lines(groups: dict, reduce_fn: Callable) -> list[str]:
+    """reduce's output lines for each key's values, keys in repr order."""
+    return [str(out) for key in sorted(groups, key=repr)
+            for out in reduce_fn(key, groups[key])]
+
+
+def _count_lines(counts: collections.Counter,
+                 reduce_fn: Callable) -> list[str]:
+    """reduce's output lines for summed counts, each key's sum its one
+    value."""
+    return _reduce_lines({key: [count] for key, count in counts.items()},
+                         reduce_fn)
 
 
 def process_loop(store_path: str, job: str, processes: int,
@@ -155,8 +162,7 @@ def process_loop(store_path: str, job: str, processes: int,
     counts: collections.Counter = collections.Counter()
     for part in parts:
         counts.update(part)
-    return [str(out) for key in sorted(counts, key=repr)
-            for out in reduce_fn(key, [counts[key]])]
+    return _count_lines(counts, reduce_fn)
 
 
 # The hand-written Beam pipelines.
