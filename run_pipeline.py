@@ -200,6 +200,11 @@ def _count(value: int | None) -> str:
     return '-' if value is None else '{:,}'.format(value)
 
 
+def _counted(value: int | None, noun: str) -> str:
+    """'1 error', '2 errors', '- errors' when the count is unknown."""
+    return '%s %s%s' % (_count(value), noun, '' if value == 1 else 's')
+
+
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     for job_class in jobs_registry.get_all_one_off_job_classes():
         kinds = ', '.join(c.kind() for c in
@@ -232,10 +237,11 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if run.state == job_runs.STATUS_CODE_COMPLETED:
         for line in storage.get_store().read_output(job_id):
             out.write(line + '\n')
-    sys.stderr.write(
-        '%s: %s in %s; %s models read, %s output lines, %s errors\n' % (
-            job_id, run.state, _duration(run), _count(run.models_read),
-            _count(run.output_lines), _count(run.error_count or 0)))
+    sys.stderr.write('%s: %s in %s; %s read, %s, %s\n' % (
+        job_id, run.state, _duration(run),
+        _counted(run.models_read, 'model'),
+        _counted(run.output_lines, 'output line'),
+        _counted(run.error_count or 0, 'error')))
     _print_errors(run, sys.stderr, ERRORS_SHOWN)
     if run.state != job_runs.STATUS_CODE_COMPLETED:
         sys.stderr.write('%s\n' % (run.error or ''))

@@ -46,7 +46,20 @@ def test_run_prints_output_and_output_reads_it_back(seeded, capsys):
     assert run.shard_count == 64
     code, again = _cli(seeded, 'output', run.job_id)
     assert code == 0 and again == printed
-    assert 'completed' in capsys.readouterr().err
+    summary = [line for line in capsys.readouterr().err.splitlines()
+               if ': completed in ' in line]
+    assert len(summary) == 1
+    summary = summary[0]
+    assert summary.startswith(run.job_id + ': completed in ')
+    assert summary.endswith('; 40 models read, %d output lines, 0 errors' % (
+        len(printed.splitlines())))
+
+
+@pytest.mark.parametrize('value, expected', [
+    (1, '1 error'), (0, '0 errors'), (1200, '1,200 errors'),
+    (None, '- errors')])
+def test_summary_counts_agree_with_their_nouns(value, expected):
+    assert run_pipeline._counted(value, 'error') == expected
 
 
 class _GateOpeningStderr(io.StringIO):
