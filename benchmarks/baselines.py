@@ -144,6 +144,14 @@ def _count_lines(counts: collections.Counter,
                          reduce_fn)
 
 
+def _key_ranges(store: storage.ModelStore, kind: str, num_splits: int
+                ) -> list[tuple[str | None, str | None]]:
+    """The kind's (start, end) key ranges, computed up front as an expert
+    would, the first open at its start and the last at its end."""
+    bounds = [None, *store.split_points(kind, num_splits), None]
+    return list(zip(bounds, bounds[1:]))
+
+
 def process_loop(store_path: str, job: str, processes: int,
                  num_splits: int) -> list[str]:
     """The output lines of a count-style job, computed by the plain loop in
@@ -152,13 +160,16 @@ def process_loop(store_path: str, job: str, processes: int,
     here. The 2-process run against the 1-process one is the most that
     two cores give this work on this machine: no framework, no shuffle."""
     kind, _, reduce_fn = JOBS[job]
+    # Its own connection, closed before the fork: a SQLite connection must
+    # not cross into a forked child.
     store = sqlite_store.SqliteStore(store_path)
-    bounds = [None, *store.split_points(kind, num_splits), None]
+    ranges = _key_ranges(store, kind, num_splits)
     store.close()
-    ranges = [(store_path, job, start, end)
-              for start, end in zip(bounds, bounds[1:])]
     with multiprocessing.get_context('fork').Pool(processes) as pool:
-        parts = pool.starmap(_range_counts, ranges, chunksize=1)
+        parts = pool.starmap(
+            _range_counts,
+            [(store_path, job, start, end) for start, end in ranges],
+            chunksize=1)
     counts: collections.Counter = collections.Counter()
     for part in parts:
         counts.update(part)
@@ -250,10 +261,8 @@ def hand_written(store_path: str, job: str, job_id: str, num_splits: int,
     models built with from_stored (and sums with CombinePerKey when
     combine), instead of computing from the decoded dicts.
     """
-    store = storage.get_store(store_path)
-    points = store.split_points(JOBS[job].kind, num_splits)
-    bounds = [None, *points, None]
-    ranges = list(zip(bounds, bounds[1:]))
+    ranges = _key_ranges(storage.get_store(store_path), JOBS[job].kind,
+                         num_splits)
     # Beam's own options, as an expert's script makes them: the
     # framework's (pipelines.options.RunOptions) make each view once.
     options = PipelineOptions(pipeline_args)
