@@ -79,6 +79,63 @@ def cpu_map(model_id: str, data: dict) -> Iterator[tuple[int, int]]:
     yield bench_jobs.busy_checksum(model_id) % 7, 1
 
 
+# The jobs of --other-jobs (benchmarks.run), on decoded rows.
+def tag_map(model_id: str, data: dict) -> Iterator[tuple[str, int]]:
+    if data.get('deleted'):
+        return
+    for tag in data['tags']:
+        yield tag, 1
+
+
+def title_map(model_id: str, data: dict) -> Iterator[tuple[str, str]]:
+    if data.get('deleted'):
+        return
+    yield data['language_code'], data['title']
+
+
+def title_reduce(key: Any, values: list) -> Iterator[str]:
+    yield '%s: %d titles, %d distinct' % (key, len(values), len(set(values)))
+
+
+def state_audit_map(model_id: str, data: dict) -> Iterator[tuple[str, str]]:
+    """ExplorationStatesAuditOneOffJob's map, on the decoded row."""
+    if data.get('deleted'):
+        return
+    states = data.get('states') or {}
+    problems = set()
+    if data.get('init_state_name') not in states:
+        problems.add('INIT_STATE_MISSING')
+    for state in states.values():
+        interaction = state.get('interaction') or {}
+        if not interaction.get('id'):
+            problems.add('NO_INTERACTION')
+        outcomes = [group.get('outcome') or {}
+                    for group in interaction.get('answer_groups') or []]
+        outcomes.append(interaction.get('default_outcome') or {})
+        for outcome in outcomes:
+            dest = outcome.get('dest')
+            if dest is not None and dest not in states:
+                problems.add('DANGLING_DESTINATION')
+    for problem in sorted(problems):
+        yield problem, model_id
+
+
+def state_audit_reduce(key: Any, values: list) -> Iterator[tuple]:
+    yield (key, len(values), sorted(values))
+
+
+def username_length_map(model_id: str, data: dict
+                        ) -> Iterator[tuple[int | None, int]]:
+    if data.get('deleted'):
+        return
+    username = data.get('username')
+    yield len(username) if username else None, 1
+
+
+def sum_reduce(key: Any, values: Iterable[int]) -> Iterator[tuple]:
+    yield (key, sum(values))
+
+
 class Job(NamedTuple):
     """A job as the baselines run it: the kind it reads, its map on
     (id, decoded row) and its reduce."""
@@ -94,6 +151,11 @@ JOBS: dict[str, Job] = {
     'domains': Job('UserSettingsModel', domain_map, count_reduce),
     'states': Job('ExplorationModel', state_count_map, count_reduce),
     'cpu': Job('ExplorationModel', cpu_map, count_reduce),
+    'tags': Job('ExplorationModel', tag_map, count_reduce),
+    'titles': Job('ExplorationModel', title_map, title_reduce),
+    'state-audit': Job('ExplorationModel', state_audit_map,
+                       state_audit_reduce),
+    'usernames': Job('UserSettingsModel', username_length_map, sum_reduce),
 }
 
 

@@ -63,3 +63,50 @@ class StateCountOneOffJob(jobs.BaseMapReduceOneOffJobManager):
     @staticmethod
     def reduce(key, values):
         yield '%s: %d' % (key, sum(values))
+
+
+# Jobs of shapes the benchmark's own jobs do not have, written after the
+# framework was tuned on those (python -m benchmarks.run --other-jobs).
+class TagCountOneOffJob(jobs.BaseMapReduceOneOffJobManager):
+    """How many live explorations carry each tag: 0-3 pairs per model, a
+    combiner, a few dozen keys."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        if item.deleted:
+            return
+        for tag in item.tags:
+            yield (tag, 1)
+
+    @staticmethod
+    def combine(key, values):
+        yield sum(values)
+
+    @staticmethod
+    def reduce(key, values):
+        yield '%s: %d' % (key, sum(values))
+
+
+class TitlesByLanguageOneOffJob(jobs.BaseMapReduceOneOffJobManager):
+    """How many titles, and how many distinct ones, the live explorations
+    of each language have: a string value per model, no combiner, so each
+    of a handful of keys reduces a list of a sixth of the models."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        if item.deleted:
+            return
+        yield (item.language_code, item.title)
+
+    @staticmethod
+    def reduce(key, values):
+        yield '%s: %d titles, %d distinct' % (key, len(values),
+                                              len(set(values)))
