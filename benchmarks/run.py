@@ -41,9 +41,8 @@ also given round by round (the median of the rounds' ratios), since the
 best times can come from moments of different load.
 
 With --other-jobs the run is of four jobs of other shapes (OTHER_FAMILIES,
-written after the framework was tuned on the benchmark's own), each compiled
-and hand-written, with the same targets where they apply: how a job nobody
-tuned for fares.
+which the framework was not tuned on), each compiled and hand-written, with
+the same targets where they apply: how a job nobody tuned for fares.
 
 Results go to benchmarks/results/bench-<time>.json (and .md) and are
 printed as a table; data stores are cached in benchmarks/results/data/.
@@ -206,9 +205,9 @@ FAMILIES: dict[str, Family] = {
     'usernames': Family('usernames', 'UsernameLengthDistributionOneOffJob',
                         'users', 8, True),
 }
-# Jobs whose shapes the benchmark's own jobs do not have, written after the
-# framework was tuned on those: run with --other-jobs, to check that the
-# ratios hold for a job nobody tuned for.
+# Jobs of shapes the benchmark's own jobs do not have, which the framework
+# was not tuned on: run with --other-jobs, to check that the ratios hold for
+# a job nobody tuned for.
 OTHER_FAMILIES = ('tags', 'titles', 'state-audit', 'usernames')
 # The jobs whose compiled run is checked against its hand-written twin.
 COMPARED_FAMILIES = ('audit', 'count', 'nocomb', 'domains', 'states',
