@@ -159,11 +159,16 @@ JOBS: dict[str, Job] = {
 }
 
 
+# The jobs whose values are not counts to sum: the plain loop groups them
+# in lists.
+LIST_JOBS = ('audit', 'titles', 'state-audit')
+
+
 # The plain Python loop.
 def plain_loop(store_path: str, job: str) -> list[str]:
     """The job's output lines, computed by one loop over the store's rows."""
     kind, map_fn, reduce_fn = JOBS[job]
-    if job != 'audit':
+    if job not in LIST_JOBS:
         # What a Python programmer would write for a count: a Counter, no
         # lists of ones.
         return _count_lines(_range_counts(store_path, job), reduce_fn)
