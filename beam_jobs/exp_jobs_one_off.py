@@ -52,27 +52,35 @@ class ExplorationStatesAuditOneOffJob(jobs.BaseMapReduceOneOffJobManager):
     def map(item):
         if item.deleted:
             return
-        states = item.states or {}
-        problems = set()
-        if item.init_state_name not in states:
-            problems.add('INIT_STATE_MISSING')
-        for state in states.values():
-            interaction = state.get('interaction') or {}
-            if not interaction.get('id'):
-                problems.add('NO_INTERACTION')
-            outcomes = [group.get('outcome') or {}
-                        for group in interaction.get('answer_groups') or []]
-            outcomes.append(interaction.get('default_outcome') or {})
-            for outcome in outcomes:
-                dest = outcome.get('dest')
-                if dest is not None and dest not in states:
-                    problems.add('DANGLING_DESTINATION')
-        for problem in sorted(problems):
+        for problem in state_graph_problems(item.init_state_name,
+                                            item.states):
             yield (problem, item.id)
 
     @staticmethod
     def reduce(key, values):
         yield (key, len(values), sorted(values))
+
+
+def state_graph_problems(init_state_name: str, states: dict | None
+                         ) -> list[str]:
+    """The problems of ExplorationStatesAuditOneOffJob an exploration with
+    this initial state name and these states (stored dicts) has, sorted."""
+    states = states or {}
+    problems = set()
+    if init_state_name not in states:
+        problems.add('INIT_STATE_MISSING')
+    for state in states.values():
+        interaction = state.get('interaction') or {}
+        if not interaction.get('id'):
+            problems.add('NO_INTERACTION')
+        outcomes = [group.get('outcome') or {}
+                    for group in interaction.get('answer_groups') or []]
+        outcomes.append(interaction.get('default_outcome') or {})
+        for outcome in outcomes:
+            dest = outcome.get('dest')
+            if dest is not None and dest not in states:
+                problems.add('DANGLING_DESTINATION')
+    return sorted(problems)
 
 
 class InteractionCountOneOffJob(jobs.BaseMapReduceOneOffJobManager):

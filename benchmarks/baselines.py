@@ -29,6 +29,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 import orjson
 
+from beam_jobs import exp_jobs_one_off
+from beam_jobs import user_jobs_one_off
 from benchmarks import bench_jobs
 from models import base_models
 from models import sqlite_store
@@ -93,35 +95,13 @@ def title_map(model_id: str, data: dict) -> Iterator[tuple[str, str]]:
     yield data['language_code'], data['title']
 
 
-def title_reduce(key: Any, values: list) -> Iterator[str]:
-    yield '%s: %d titles, %d distinct' % (key, len(values), len(set(values)))
-
-
 def state_audit_map(model_id: str, data: dict) -> Iterator[tuple[str, str]]:
     """ExplorationStatesAuditOneOffJob's map, on the decoded row."""
     if data.get('deleted'):
         return
-    states = data.get('states') or {}
-    problems = set()
-    if data.get('init_state_name') not in states:
-        problems.add('INIT_STATE_MISSING')
-    for state in states.values():
-        interaction = state.get('interaction') or {}
-        if not interaction.get('id'):
-            problems.add('NO_INTERACTION')
-        outcomes = [group.get('outcome') or {}
-                    for group in interaction.get('answer_groups') or []]
-        outcomes.append(interaction.get('default_outcome') or {})
-        for outcome in outcomes:
-            dest = outcome.get('dest')
-            if dest is not None and dest not in states:
-                problems.add('DANGLING_DESTINATION')
-    for problem in sorted(problems):
+    for problem in exp_jobs_one_off.state_graph_problems(
+            data.get('init_state_name'), data.get('states')):
         yield problem, model_id
-
-
-def state_audit_reduce(key: Any, values: list) -> Iterator[tuple]:
-    yield (key, len(values), sorted(values))
 
 
 def username_length_map(model_id: str, data: dict
@@ -130,10 +110,6 @@ def username_length_map(model_id: str, data: dict
         return
     username = data.get('username')
     yield len(username) if username else None, 1
-
-
-def sum_reduce(key: Any, values: Iterable[int]) -> Iterator[tuple]:
-    yield (key, sum(values))
 
 
 class Job(NamedTuple):
@@ -152,10 +128,16 @@ JOBS: dict[str, Job] = {
     'states': Job('ExplorationModel', state_count_map, count_reduce),
     'cpu': Job('ExplorationModel', cpu_map, count_reduce),
     'tags': Job('ExplorationModel', tag_map, count_reduce),
-    'titles': Job('ExplorationModel', title_map, title_reduce),
-    'state-audit': Job('ExplorationModel', state_audit_map,
-                       state_audit_reduce),
-    'usernames': Job('UserSettingsModel', username_length_map, sum_reduce),
+    # These jobs' reduce is the job's own: it works on the pairs, which are
+    # the same whichever way the map computed them.
+    'titles': Job('ExplorationModel', title_map,
+                  bench_jobs.TitlesByLanguageOneOffJob.reduce),
+    'state-audit': Job(
+        'ExplorationModel', state_audit_map,
+        exp_jobs_one_off.ExplorationStatesAuditOneOffJob.reduce),
+    'usernames': Job(
+        'UserSettingsModel', username_length_map,
+        user_jobs_one_off.UsernameLengthDistributionOneOffJob.reduce),
 }
 
 
