@@ -163,8 +163,8 @@ def enqueue(job_class: type, job_id: str,
 def _default_local_workers(job_class: type, args: Sequence[str],
                            shard_count: int) -> tuple[int, float | None]:
     """The worker processes a local run uses when its options do not say,
-    and the estimated work (seconds of one core) that decided it: see
-    pipelines.options.default_local_workers.
+    and the estimated work (seconds of one core) that decided it, with the
+    number of models: see pipelines.options.default_local_workers.
 
     1, with no estimate, also for a job defined in __main__, which worker
     processes cannot import, and for a local run over Cloud Datastore (the
@@ -179,17 +179,20 @@ def _default_local_workers(job_class: type, args: Sequence[str],
     # fork itself is tried when the run starts (see _fork_workers).
     forked = fork_guard.fork_blocker() is None
     work = 0.0
+    models = 0
     for model_class in job_contract.model_classes_of(job_class):
         kind = model_class.kind()
         mean_size = store.mean_stored_size(kind, SIZE_SAMPLE_MODELS)
         if mean_size is None:
             continue
         # Counted only as far as the threshold: a count is a scan.
-        models = store.count(kind, limit=pipeline_options.parallel_min_models(
-            mean_size, forked))
-        work += models * pipeline_options.model_work_seconds(mean_size)
+        kind_models = store.count(
+            kind, limit=pipeline_options.parallel_min_models(mean_size,
+                                                             forked))
+        models += kind_models
+        work += kind_models * pipeline_options.model_work_seconds(mean_size)
     workers = pipeline_options.default_local_workers(
-        work, shard_count, pipeline_options.usable_cores(), forked)
+        work, shard_count, pipeline_options.usable_cores(), forked, models)
     return workers, work
 
 

@@ -130,6 +130,13 @@ def is_local(options: beam_options.PipelineOptions) -> bool:
 # memory. Figures: the README's *Running in parallel locally*.
 PARALLEL_MIN_WORK_SECONDS = 3.0
 FORKED_PARALLEL_MIN_WORK_SECONDS = 0.5
+# And from this many models whatever their estimate, with forked workers:
+# the two modes were at par from here for the smallest rows measured (100,000
+# users, 0.40 s estimated: one process's time / 2 workers' 1.13, and 1.07 by
+# the median of 9 alternating runs on 2026-11-30), and a job's memory, which
+# steps once from one process to the runner and its workers, then stays the
+# same from 100,000 models to any larger run of it.
+FORKED_PARALLEL_MIN_MODELS = 100_000
 # The estimate: what reading and mapping a model costs in one process, a
 # fixed part plus a part per byte of its stored JSON (decoding, and most
 # jobs' work on what was decoded, grow with it). Fitted to the benchmark's
@@ -174,19 +181,25 @@ def parallel_min_work_seconds(forked: bool) -> float:
 
 def parallel_min_models(mean_stored_bytes: float,
                         forked: bool = False) -> int:
-    """The fewest models of this mean stored size whose estimated work
-    reaches parallel_min_work_seconds(forked)."""
-    return math.ceil(parallel_min_work_seconds(forked) /
-                     model_work_seconds(mean_stored_bytes))
+    """The fewest models of this mean stored size from which a local run
+    uses workers: those whose estimated work reaches
+    parallel_min_work_seconds(forked), and with forked workers no more than
+    FORKED_PARALLEL_MIN_MODELS."""
+    models = math.ceil(parallel_min_work_seconds(forked) /
+                       model_work_seconds(mean_stored_bytes))
+    return min(models, FORKED_PARALLEL_MIN_MODELS) if forked else models
 
 
 def default_local_workers(work_seconds: float, shard_count: int,
-                          cores: int, forked: bool = False) -> int:
+                          cores: int, forked: bool = False,
+                          models: int = 0) -> int:
     """How many worker processes a local run that does not say should use,
-    given its estimated work: 1 (the in-process runner) below
-    parallel_min_work_seconds(forked), else one per core but no more than
-    the shards, which are what the workers share."""
-    if work_seconds < parallel_min_work_seconds(forked):
+    given its estimated work and its number of models: 1 (the in-process
+    runner) below parallel_min_work_seconds(forked) (and, with forked
+    workers, below FORKED_PARALLEL_MIN_MODELS models), else one per core
+    but no more than the shards, which are what the workers share."""
+    if (work_seconds < parallel_min_work_seconds(forked) and
+            not (forked and models >= FORKED_PARALLEL_MIN_MODELS)):
         return 1
     return max(1, min(cores, shard_count))
 

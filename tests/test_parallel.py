@@ -158,7 +158,7 @@ def test_forked_workers_pay_off_from_less_work():
     # and explorations (3.7 KB), near where 2 workers were measured to
     # become faster than one process (see pipelines.options).
     (False, (600_000, 900_000), (60_000, 100_000)),
-    (True, (100_000, 160_000), (10_000, 16_000)),
+    (True, (90_000, 100_001), (10_000, 16_000)),
 ])
 def test_larger_models_need_fewer_of_them_for_workers_to_pay_off(
         forked, users, explorations):
@@ -168,6 +168,52 @@ def test_larger_models_need_fewer_of_them_for_workers_to_pay_off(
     assert explorations[0] < large < explorations[1]
     assert (large * pipeline_options.model_work_seconds(3734) >=
             pipeline_options.parallel_min_work_seconds(forked))
+
+
+def test_forked_workers_from_a_number_of_models_whatever_their_size():
+    # So that a job's memory does not step between 100,000 models and any
+    # larger run of it (see pipelines.options).
+    floor = pipeline_options.FORKED_PARALLEL_MIN_MODELS
+    assert floor == 100_000
+    # Users' estimated work at 100,000 is below the threshold of work...
+    assert (floor * pipeline_options.model_work_seconds(214) <
+            pipeline_options.FORKED_PARALLEL_MIN_WORK_SECONDS)
+    # ...but forked workers take them; spawned ones, which import Beam
+    # first, still wait for their threshold of work.
+    assert pipeline_options.parallel_min_models(214, forked=True) == floor
+    assert pipeline_options.parallel_min_models(214) > floor
+    policy = pipeline_options.default_local_workers
+    work = floor * pipeline_options.model_work_seconds(214)
+    assert policy(work, 8, cores=2, forked=True, models=floor) == 2
+    assert policy(work, 8, cores=2, forked=True, models=floor - 1) == 1
+    assert policy(work, 8, cores=2, forked=False, models=floor) == 1
+
+
+def test_runs_of_many_small_models_use_forked_workers(store, monkeypatch):
+    # The launcher's choice for a run that can fork its workers, made
+    # without running it: this process's threads (pytest's) may forbid the
+    # fork, which tests/test_forked_workers.py checks in a process of its
+    # own. The floor lowered to 50 models, the work threshold out of reach.
+    from beam_jobs import launcher
+    monkeypatch.setattr(launcher.fork_guard, 'fork_blocker', lambda: None)
+    monkeypatch.setattr(pipeline_options, 'FORKED_PARALLEL_MIN_MODELS', 50)
+    monkeypatch.setattr(pipeline_options, 'FORKED_PARALLEL_MIN_WORK_SECONDS',
+                        1e6)
+    monkeypatch.setattr(pipeline_options, 'usable_cores', lambda: 2)
+    _put_explorations(49)
+    choose = launcher._default_local_workers
+    assert choose(sample_jobs.WorkerPidJob, [], 8)[0] == 1
+    _put_explorations(60)  # The 49 again, and 11 more.
+    workers, work = choose(sample_jobs.WorkerPidJob, [], 8)
+    assert workers == 2
+    # The count stopped at the floor: a count is a scan.
+    sizes = [len(payload) for _, payload in store.scan('ExplorationModel')]
+    assert work == pytest.approx(
+        50 * pipeline_options.model_work_seconds(sum(sizes) / 60))
+    # Spawned workers still wait for their threshold of work.
+    monkeypatch.setattr(launcher.fork_guard, 'fork_blocker',
+                        lambda: 'a thread is running')
+    assert choose(sample_jobs.WorkerPidJob, [], 8)[0] == 1
 
 
 @pytest.mark.parametrize('args, says', [
