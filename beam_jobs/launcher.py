@@ -28,15 +28,17 @@ from pipelines import options as pipeline_options
 _LOGGER = logging.getLogger(__name__)
 
 MAX_SHARD_COUNT = 1024
-# The keys, in a local run's details, of how many worker processes ran it
-# and of the estimated work (seconds of one core) that chose that number
-# when the run's options did not.
+# The keys, in a local run's details, of how many worker processes ran it,
+# and, when the run's options did not choose that number, of the estimated
+# work (seconds of one core) and the models counted (a count stops where it
+# would no longer change the choice) that chose it.
 LOCAL_WORKERS = 'local_workers'
 # The key, in the details of a local run on worker processes, of how they
 # were started: 'forked' from the launching process (see
 # pipelines.forked_workers), or 'spawned: <why not forked>'.
 LOCAL_WORKER_START = 'local_worker_start'
 ESTIMATED_WORK_SECONDS = 'estimated_work_seconds'
+COUNTED_MODELS = 'counted_models'
 # How many of a kind's first models give the mean stored size the work
 # estimate uses.
 SIZE_SAMPLE_MODELS = 200
@@ -145,7 +147,7 @@ def enqueue(job_class: type, job_id: str,
             '%s: the runner %s is not supported; use the local runner or '
             'DataflowRunner' % (job_class.__name__, runner))
     args = list(run.pipeline_args or [])
-    workers, work = _default_local_workers(job_class, args, shard_count)
+    workers, chosen_by = _default_local_workers(job_class, args, shard_count)
     if workers > 1:
         options = pipeline_options.parse(
             pipeline_options.with_local_workers(args, workers))
@@ -157,23 +159,25 @@ def enqueue(job_class: type, job_id: str,
     _run_locally(compiler.JobSpec(
         job_class=job_class, job_id=job_id,
         store_url=storage.default_store_url(), shard_count=shard_count,
-        params=params, max_errors=max_errors), options, work)
+        params=params, max_errors=max_errors), options, chosen_by)
 
 
 def _default_local_workers(job_class: type, args: Sequence[str],
-                           shard_count: int) -> tuple[int, float | None]:
+                           shard_count: int) -> tuple[int, dict[str, Any]]:
     """The worker processes a local run uses when its options do not say,
-    and the estimated work (seconds of one core) that decided it, with the
-    number of models: see pipelines.options.default_local_workers.
+    and the run's details that say why: the estimated work (seconds of one
+    core) and the models counted that decided it (see
+    pipelines.options.default_local_workers).
 
-    1, with no estimate, also for a job defined in __main__, which worker
-    processes cannot import, and for a local run over Cloud Datastore (the
-    emulator, in development), where counting models means fetching keys.
+    1, with no details, when the options say, and also for a job defined
+    in __main__, which worker processes cannot import, and for a local run
+    over Cloud Datastore (the emulator, in development), where counting
+    models means fetching keys.
     """
     if (pipeline_options.sets_local_parallelism(args) or
             job_class.__module__ == '__main__' or
             storage.default_store_url().startswith('datastore://')):
-        return 1, None
+        return 1, {}
     store = storage.get_store()
     # Forked workers start sooner, so they pay off from less work; the
     # fork itself is tried when the run starts (see _fork_workers).
@@ -193,7 +197,8 @@ def _default_local_workers(job_class: type, args: Sequence[str],
         work += kind_models * pipeline_options.model_work_seconds(mean_size)
     workers = pipeline_options.default_local_workers(
         work, shard_count, pipeline_options.usable_cores(), forked, models)
-    return workers, work
+    return workers, {ESTIMATED_WORK_SECONDS: round(work, 3),
+                     COUNTED_MODELS: models}
 
 
 def cancel(job_id: str, user_id: str | None) -> job_runs.JobRun:
@@ -215,11 +220,9 @@ def cancel(job_id: str, user_id: str | None) -> job_runs.JobRun:
 
 def _run_locally(spec: compiler.JobSpec,
                  options: beam.options.pipeline_options.PipelineOptions,
-                 estimated_work: float | None = None) -> None:
+                 chosen_by: Mapping[str, Any] | None = None) -> None:
     workers = pipeline_options.local_workers(options)
-    how: dict[str, Any] = {LOCAL_WORKERS: workers}
-    if estimated_work is not None:
-        how[ESTIMATED_WORK_SECONDS] = round(estimated_work, 3)
+    how: dict[str, Any] = {LOCAL_WORKERS: workers, **(chosen_by or {})}
     on_workers = pipeline_options.uses_worker_processes(options)
     with frozen_heap.frozen():
         standby = None

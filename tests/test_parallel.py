@@ -101,10 +101,17 @@ def test_large_runs_use_a_worker_per_core_by_default(store, monkeypatch):
     assert run.state == 'completed', run.error
     assert sample_jobs.WorkerPidJob.get_output(job_id) == ["('pid', 80, 2)"]
     assert run.details['local_workers'] == 2
-    # The estimate that chose them: 80 models of their mean stored size.
+    # The estimate that chose them: the models of their mean stored size,
+    # counted only as far as the (lowered) threshold, since a count is a
+    # scan; whether it is the forked workers' or the spawned ones' depends
+    # on this process's threads.
     sizes = [len(payload) for _, payload in store.scan('ExplorationModel')]
+    forked = run.details['local_worker_start'] == 'forked'
+    counted = pipeline_options.parallel_min_models(sum(sizes) / 80, forked)
+    assert 1 < counted < 80
+    assert run.details['counted_models'] == counted
     assert run.details['estimated_work_seconds'] == round(
-        80 * pipeline_options.model_work_seconds(sum(sizes) / 80), 3)
+        counted * pipeline_options.model_work_seconds(sum(sizes) / 80), 3)
     assert run.pipeline_args == []  # What the user asked for, unchanged.
 
 
@@ -118,6 +125,7 @@ def test_runs_estimated_below_the_threshold_stay_in_one_process(store):
     assert 0 <= run.details['estimated_work_seconds'] < min(
         pipeline_options.PARALLEL_MIN_WORK_SECONDS,
         pipeline_options.FORKED_PARALLEL_MIN_WORK_SECONDS)
+    assert run.details['counted_models'] == 30
 
 
 def test_small_runs_and_runs_that_say_how_stay_as_asked(store, monkeypatch):
@@ -131,6 +139,7 @@ def test_small_runs_and_runs_that_say_how_stay_as_asked(store, monkeypatch):
     assert sample_jobs.WorkerPidJob.get_output(job_id) == ["('pid', 60, 1)"]
     assert run.details['local_workers'] == 1
     assert 'estimated_work_seconds' not in run.details
+    assert 'counted_models' not in run.details
 
 
 @pytest.mark.parametrize('forked', [False, True])
@@ -204,12 +213,14 @@ def test_runs_of_many_small_models_use_forked_workers(store, monkeypatch):
     choose = launcher._default_local_workers
     assert choose(sample_jobs.WorkerPidJob, [], 8)[0] == 1
     _put_explorations(60)  # The 49 again, and 11 more.
-    workers, work = choose(sample_jobs.WorkerPidJob, [], 8)
+    workers, why = choose(sample_jobs.WorkerPidJob, [], 8)
     assert workers == 2
     # The count stopped at the floor: a count is a scan.
     sizes = [len(payload) for _, payload in store.scan('ExplorationModel')]
-    assert work == pytest.approx(
-        50 * pipeline_options.model_work_seconds(sum(sizes) / 60))
+    assert why == {
+        'counted_models': 50,
+        'estimated_work_seconds': round(
+            50 * pipeline_options.model_work_seconds(sum(sizes) / 60), 3)}
     # Spawned workers still wait for their threshold of work.
     monkeypatch.setattr(launcher.fork_guard, 'fork_blocker',
                         lambda: 'a thread is running')
