@@ -134,9 +134,9 @@ FORKED_PARALLEL_MIN_WORK_SECONDS = 0.5
 # the two modes were at par from here for the smallest rows measured (100,000
 # users, 0.40 s estimated: one process's time / 2 workers' 1.13, 1.07, 0.94
 # and 1.06 by the medians of four sets of alternating runs, 0.83-0.89 by
-# their best), and a job's memory, which steps once from one process to the runner
-# and its workers, then stays the same from 100,000 models to any larger run
-# of it.
+# their best), and a job's memory, which steps once from one process to the
+# runner and its workers, then stays the same from 100,000 models to any
+# larger run of it.
 FORKED_PARALLEL_MIN_MODELS = 100_000
 # The estimate: what reading and mapping a model costs in one process, a
 # fixed part plus a part per byte of its stored JSON (decoding, and most
