@@ -683,7 +683,8 @@ def format_table(rows: list[dict[str, Any]], checks: list[dict]) -> str:
                 row['peak_rss_mb'], row['peak_pss_mb'],
                 row['cpu_seconds'], row['other_load'],
                 '' if ratio is None else '%.2f' % ratio))
-    lines += ['', '| N | target | value | met |', '| ---: | --- | ---: | --- |']
+    lines += ['', '| N | target | value | met |',
+              '| ---: | --- | ---: | --- |']
     for check in checks:
         lines.append('| %s | %s | %.2f | %s |' % (
             format(check['models'], ','), check['target'], check['value'],

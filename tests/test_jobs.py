@@ -175,7 +175,8 @@ def test_failing_map_is_recorded_and_the_rest_processed(store):
 
 def test_max_errors_fails_the_run_past_the_threshold(store):
     exp_models.ExplorationModel.put_multi(
-        [_exploration('exp-ok', {'A': 'X'}), _exploration('exp-bad', {'A': 'X'})])
+        [_exploration('exp-ok', {'A': 'X'}),
+         _exploration('exp-bad', {'A': 'X'})])
     job = sample_jobs.FailingMapJob
     job_id = job.create_new(max_errors=0)
     job.enqueue(job_id)
@@ -200,7 +201,8 @@ def test_a_run_past_max_errors_counts_its_errors_in_words(
 
 
 def test_max_errors_class_attribute(store):
-    exp_models.ExplorationModel.put_multi([_exploration('exp-bad', {'A': 'X'})])
+    exp_models.ExplorationModel.put_multi(
+        [_exploration('exp-bad', {'A': 'X'})])
     strict = type('StrictFailingMapJob', (sample_jobs.FailingMapJob,),
                   {'max_errors': 0})
     job_id = _run(strict)

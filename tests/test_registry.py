@@ -73,11 +73,13 @@ def test_contract_violations_are_refused_with_the_job_named(
 
 def test_broken_job_is_refused_at_create_new_and_enqueue(store):
     broken = _job('NoReduceAtRunJob', reduce_fn=None)
-    with pytest.raises(job_contract.JobContractError, match='NoReduceAtRunJob'):
+    with pytest.raises(job_contract.JobContractError,
+                       match='NoReduceAtRunJob'):
         broken.create_new()
     # A run created before the job broke is refused too, and stays new.
     job_id = job_runs.create('NoReduceAtRunJob').job_id
-    with pytest.raises(job_contract.JobContractError, match='NoReduceAtRunJob'):
+    with pytest.raises(job_contract.JobContractError,
+                       match='NoReduceAtRunJob'):
         broken.enqueue(job_id)
     assert job_runs.get(job_id).state == 'new'
 
