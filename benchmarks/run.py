@@ -36,9 +36,10 @@ sampler's own share is in the JSON (sampler_load).
 The CPU-heavy job's 2 workers against 1 have a reference beside them: the
 same work (decoding each row, the same busy loop, a Counter) in a plain
 Python loop in 1 and in 2 forked processes, the most two cores give that
-work on this machine at that moment, with no framework. Both ratios are
-also given round by round (the median of the rounds' ratios), since the
-best times can come from moments of different load.
+work on this machine at that moment, with no framework. Those two ratios,
+and each compiled ÷ hand-written one, are also given round by round (the
+median of the rounds' ratios), since the best times can come from moments
+of different load.
 
 With --other-jobs the run is of four jobs of other shapes (OTHER_FAMILIES,
 which the framework was not tuned on), each compiled and hand-written, with
@@ -576,6 +577,13 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 checks.append(_check(
                     count, '%s: compiled >= 0.9 x hand-written Beam' % family,
                     ratio, ratio >= 0.9))
+                # Near the switch to workers a best time moves by +-0.15
+                # from run to run (benchmarks/README.md, *At other sizes*).
+                checks.append(_check(
+                    count, 'for reference, the same, round by round: the '
+                    'median of the rounds\' ratios',
+                    median_round_ratio(beam_row, compiled), None,
+                    reference=True))
         cpu1, cpu2 = get(count, 'cpu-1-worker'), get(count, 'cpu-2-workers')
         if cpu1 and cpu2:
             ratio = cpu1['seconds'] / cpu2['seconds']
