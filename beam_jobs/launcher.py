@@ -33,12 +33,12 @@ MAX_SHARD_COUNT = 1024
 # work (seconds of one core) and the models counted (a count stops where it
 # would no longer change the choice) that chose it.
 LOCAL_WORKERS = 'local_workers'
+ESTIMATED_WORK_SECONDS = 'estimated_work_seconds'
+COUNTED_MODELS = 'counted_models'
 # The key, in the details of a local run on worker processes, of how they
 # were started: 'forked' from the launching process (see
 # pipelines.forked_workers), or 'spawned: <why not forked>'.
 LOCAL_WORKER_START = 'local_worker_start'
-ESTIMATED_WORK_SECONDS = 'estimated_work_seconds'
-COUNTED_MODELS = 'counted_models'
 # How many of a kind's first models give the mean stored size the work
 # estimate uses.
 SIZE_SAMPLE_MODELS = 200
@@ -220,9 +220,9 @@ def cancel(job_id: str, user_id: str | None) -> job_runs.JobRun:
 
 def _run_locally(spec: compiler.JobSpec,
                  options: beam.options.pipeline_options.PipelineOptions,
-                 chosen_by: Mapping[str, Any] | None = None) -> None:
+                 chosen_by: Mapping[str, Any]) -> None:
     workers = pipeline_options.local_workers(options)
-    how: dict[str, Any] = {LOCAL_WORKERS: workers, **(chosen_by or {})}
+    how: dict[str, Any] = {LOCAL_WORKERS: workers, **chosen_by}
     on_workers = pipeline_options.uses_worker_processes(options)
     with frozen_heap.frozen():
         standby = None

@@ -559,6 +559,12 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
                                  row['models_per_second'] if base else None)
 
 
+# The reference row under a judged ratio of best times: the same ratio,
+# taken in each round, its median (see median_round_ratio).
+ROUND_BY_ROUND = ("for reference, the same, round by round: the median of "
+                  "the rounds' ratios")
+
+
 def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The issue's targets, checked on this run's figures."""
     def get(count: int, variant: str) -> dict[str, Any] | None:
@@ -580,8 +586,7 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 # Near the switch to workers a best time moves by +-0.15
                 # from run to run (benchmarks/README.md, *At other sizes*).
                 checks.append(_check(
-                    count, 'for reference, the same, round by round: the '
-                    'median of the rounds\' ratios',
+                    count, ROUND_BY_ROUND,
                     median_round_ratio(beam_row, compiled), None,
                     reference=True))
         cpu1, cpu2 = get(count, 'cpu-1-worker'), get(count, 'cpu-2-workers')
@@ -591,9 +596,8 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 count, 'multi_processing: 2 workers >= 1.5 x faster than 1',
                 ratio, ratio >= 1.5))
             checks.append(_check(
-                count, 'for reference, the same, round by round: the median '
-                'of the rounds\' ratios', median_round_ratio(cpu1, cpu2),
-                None, reference=True))
+                count, ROUND_BY_ROUND, median_round_ratio(cpu1, cpu2), None,
+                reference=True))
         loop1, loop2 = (get(count, 'cpu-loop-1-process'),
                         get(count, 'cpu-loop-2-processes'))
         if loop1 and loop2:
