@@ -425,18 +425,32 @@ def _busy_cpu_seconds() -> float:
     return sum(times) - times.idle - getattr(times, 'iowait', 0.0)
 
 
+# Rounds per variant by size, the best time kept: (up to this many models,
+# rounds), then ROUNDS_ABOVE. Runs of under a second vary most.
+ROUNDS_UP_TO = ((20_000, 7), (100_000, 3))
+ROUNDS_ABOVE = 2
+
+
 def repeats_for(count: int, repeat: int | None) -> int:
-    """How many times each variant runs at this size: as asked, else 7 up
-    to 20,000 models, 3 up to 100,000 and twice above. The best time is
-    kept, to damp the noise of a shared machine: two runs of the same
-    compiled job at 1,000,000 models once took 25.3 s and 19.2 s, and
-    runs of under a second vary most (the same 10,000-exploration audit
-    took 0.61 s and 0.82 s in one round, 0.90 s in the round before)."""
+    """How many times each variant runs at this size: as asked, else by
+    ROUNDS_UP_TO. The best time is kept, to damp the noise of a shared
+    machine: two runs of the same compiled job at 1,000,000 models once
+    took 25.3 s and 19.2 s, and runs of under a second vary most (the
+    same 10,000-exploration audit took 0.61 s and 0.82 s in one round,
+    0.90 s in the round before)."""
     if repeat is not None:
         return repeat
-    if count <= 20_000:
-        return 7
-    return 3 if count <= 100_000 else 2
+    for up_to, rounds in ROUNDS_UP_TO:
+        if count <= up_to:
+            return rounds
+    return ROUNDS_ABOVE
+
+
+def default_rounds_help() -> str:
+    """The --repeat default in words, from ROUNDS_UP_TO."""
+    return ', '.join('%d up to N=%s' % (rounds, format(up_to, ','))
+                     for up_to, rounds in ROUNDS_UP_TO
+                     ) + ', %d above' % ROUNDS_ABOVE
 
 
 def run_size(count: int, variants: list[str],
@@ -724,7 +738,7 @@ def main(argv: list[str] | None = None) -> int:
                         'other shapes, compiled and hand-written')
     parser.add_argument('--repeat', type=int,
                         help='runs of each variant, the best time kept '
-                        '(default: 3 up to N=100,000, 2 above)')
+                        '(default: %s)' % default_rounds_help())
     parser.add_argument('--child', help=argparse.SUPPRESS)
     parser.add_argument('--store', help=argparse.SUPPRESS)
     parser.add_argument('--jsonl', help=argparse.SUPPRESS)
