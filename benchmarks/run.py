@@ -58,6 +58,7 @@ import hashlib
 import json
 import os
 import platform
+import random
 import resource
 import statistics
 import subprocess
@@ -456,10 +457,10 @@ def default_rounds_help() -> str:
 def run_size(count: int, variants: list[str],
              repeat: int | None = None) -> list[dict[str, Any]]:
     """Runs every variant at this size, in rounds: each round runs each
-    variant once, so that a slow spell of the machine falls on all the
-    variants of its round rather than on every run of one (two runs back
-    to back of the expert's 2-worker count at 1,000,000 once took 13.06 s
-    and 17.58 s)."""
+    variant once (in round_order), so that a slow spell of the machine
+    falls on all the variants of its round rather than on every run of one
+    (two runs back to back of the expert's 2-worker count at 1,000,000
+    once took 13.06 s and 17.58 s)."""
     from benchmarks import data
     stores: dict[str, tuple[str, str]] = {}  # dataset -> (store, jsonl)
     for dataset in sorted({family_of(v).dataset for v in variants}):
@@ -473,7 +474,7 @@ def run_size(count: int, variants: list[str],
     rounds = repeats_for(count, repeat)
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     for round_number in range(1, rounds + 1):
-        for variant in variants:
+        for variant in round_order(variants, count, round_number):
             store, jsonl = stores[family_of(variant).dataset]
             warm_page_cache(jsonl if variant.endswith('-mrjob') else store)
             # PSS is read in the first round only: reading it slows the
@@ -489,6 +490,22 @@ def run_size(count: int, variants: list[str],
                 count, round_number, rounds, variant, run['seconds'],
                 run['peak_rss_mb']), file=sys.stderr, flush=True)
     return [_summary(count, variant, runs[variant]) for variant in variants]
+
+
+def round_order(variants: list[str], count: int,
+                round_number: int) -> list[str]:
+    """The order the variants run in, in this round: shuffled, so that no
+    variant always follows the same one. In a fixed order each job's
+    compiled run by default came first of the job's rows, after another
+    job's. In the two full runs of 2026-11-30 (00:16 and 02:59) it had
+    0.88-0.95 x the throughput of the same configuration run right after
+    it (--direct_num_workers=1; at 10,000 explorations the default runs in
+    one process too), by the median of the rounds' ratios, for each of the
+    four jobs. Seeded by size and round, so that an order can be
+    repeated."""
+    order = list(variants)
+    random.Random('%d-%d' % (count, round_number)).shuffle(order)
+    return order
 
 
 def _summary(count: int, variant: str,
