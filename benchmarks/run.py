@@ -56,6 +56,7 @@ import ast
 import datetime
 import hashlib
 import json
+import math
 import os
 import platform
 import random
@@ -244,9 +245,10 @@ def run_variant(variant: str, store: str, jsonl: str) -> dict[str, Any]:
     family = family_of(variant)
     job_class = _job_class(family.job_class)
     start = time.perf_counter()
+    workers = None
     if '-compiled' in variant or variant in ('cpu-1-worker',
                                              'cpu-2-workers'):
-        lines = _run_compiled(variant, family, job_class)
+        lines, workers = _run_compiled(variant, family, job_class)
     elif (variant.endswith('-beam') or variant.endswith('-beam-2-workers')
           or variant.endswith('-beam-jobcode')):
         job_id = 'bench-%s-%d' % (variant, os.getpid())
@@ -268,10 +270,17 @@ def run_variant(variant: str, store: str, jsonl: str) -> dict[str, Any]:
     else:
         raise ValueError(variant)
     seconds = time.perf_counter() - start
-    return {'seconds': seconds, 'lines': lines}
+    result: dict[str, Any] = {'seconds': seconds, 'lines': lines}
+    if workers is not None:
+        result['local_workers'] = workers
+    return result
 
 
-def _run_compiled(variant: str, family: Family, job: type) -> list[str]:
+def _run_compiled(variant: str, family: Family, job: type
+                  ) -> tuple[list[str], int]:
+    """Runs the compiled job; its output lines, and how many worker
+    processes ran it (1: in one process), from the run's details."""
+    from beam_jobs import launcher
     # No options: the job runs as a user's would, in worker processes when
     # its estimated work calls for them (see pipelines.options).
     args: list[str] = []
@@ -291,7 +300,8 @@ def _run_compiled(variant: str, family: Family, job: type) -> list[str]:
         job.enqueue(job_id, shard_count=family.shards)
     if job.get_status_code(job_id) != 'completed':
         raise RuntimeError('%s: %s' % (variant, job.get_error(job_id)))
-    return job.get_output(job_id)
+    workers = job.get_run(job_id).details[launcher.LOCAL_WORKERS]
+    return job.get_output(job_id), workers
 
 
 def canonical_digest(lines: list[str]) -> str:
@@ -520,6 +530,10 @@ def _summary(count: int, variant: str,
     result['peak_rss_mb'] = max(r['peak_rss_mb'] for r in runs)
     result['peak_pss_mb'] = max(r['peak_pss_mb'] for r in runs)
     result['other_load_all'] = [r['other_load'] for r in runs]
+    if 'local_workers' in result:
+        # The estimate that chooses it reads the same rows every run.
+        workers = {r['local_workers'] for r in runs}
+        result['local_workers'] = workers.pop() if len(workers) == 1 else None
     family, description = VARIANTS[variant]
     result.update(models=count, variant=variant, family=family,
                   description=description,
@@ -594,6 +608,13 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
 # taken in each round, its median (see median_round_ratio).
 ROUND_BY_ROUND = ("for reference, the same, round by round: the median of "
                   "the rounds' ratios")
+# The reference row that shows a size's noise: the compiled job by default
+# and with --direct_num_workers=1, where the default also ran it in one
+# process, so the same configuration run twice in every round.
+SAME_CONFIGURATION = ("for reference, the noise: %s compiled by default ÷ "
+                      "with --direct_num_workers=1, one configuration (one "
+                      "process) under two names; of %d jobs so, the "
+                      "furthest from 1")
 
 
 def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -620,6 +641,19 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     count, ROUND_BY_ROUND,
                     median_round_ratio(beam_row, compiled), None,
                     reference=True))
+        same = same_configuration_ratios(
+            [r for r in rows if r['models'] == count])
+        if same:
+            family, ratio = max(same.items(),
+                                key=lambda item: abs(math.log(item[1])))
+            checks.append(_check(
+                count, SAME_CONFIGURATION % (family, len(same)), ratio, None,
+                reference=True))
+            checks.append(_check(
+                count, ROUND_BY_ROUND, median_round_ratio(
+                    get(count, family + '-compiled-in-process'),
+                    get(count, family + '-compiled')), None,
+                reference=True))
         cpu1, cpu2 = get(count, 'cpu-1-worker'), get(count, 'cpu-2-workers')
         if cpu1 and cpu2:
             ratio = cpu1['seconds'] / cpu2['seconds']
@@ -677,6 +711,24 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         'counted once) <= 1.3 x its peak at N=%d' % (
                             family, sizes[-2]), ratio, ratio <= 1.3))
     return checks
+
+
+def same_configuration_ratios(rows: list[dict[str, Any]]
+                              ) -> dict[str, float]:
+    """Per family, the throughput of its compiled job by default ÷ with
+    --direct_num_workers=1, where the default ran it in one process too:
+    two names for one configuration, so the ratio's distance from 1 is the
+    noise of the machine and of best-of-rounds at this size."""
+    by_variant = {r['variant']: r for r in rows}
+    ratios = {}
+    for family in FAMILIES:
+        default = by_variant.get(family + '-compiled')
+        one = by_variant.get(family + '-compiled-in-process')
+        if (default and one and default.get('local_workers') == 1
+                and one.get('local_workers') == 1):
+            ratios[family] = (default['models_per_second'] /
+                              one['models_per_second'])
+    return ratios
 
 
 def median_round_ratio(slow: dict[str, Any], fast: dict[str, Any]) -> float:
