@@ -279,7 +279,8 @@ def run_variant(variant: str, store: str, jsonl: str) -> dict[str, Any]:
 def _run_compiled(variant: str, family: Family, job: type
                   ) -> tuple[list[str], int]:
     """Runs the compiled job; its output lines, and how many worker
-    processes ran it (1: in one process), from the run's details."""
+    processes ran it, from the run's details (1 both for one process and
+    for multi_processing with one worker, as in cpu-1-worker)."""
     from beam_jobs import launcher
     # No options: the job runs as a user's would, in worker processes when
     # its estimated work calls for them (see pipelines.options).
