@@ -631,8 +631,7 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             compiled = get(count, family + '-compiled')
             beam_row = get(count, family + '-beam')
             if compiled and beam_row:
-                ratio = compiled['models_per_second'] / beam_row[
-                    'models_per_second']
+                ratio = _throughput_ratio(compiled, beam_row)
                 checks.append(_check(
                     count, '%s: compiled >= 0.9 x hand-written Beam' % family,
                     ratio, ratio >= 0.9))
@@ -642,19 +641,17 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     count, ROUND_BY_ROUND,
                     median_round_ratio(beam_row, compiled), None,
                     reference=True))
-        same = same_configuration_ratios(
-            [r for r in rows if r['models'] == count])
-        if same:
-            family, ratio = max(same.items(),
-                                key=lambda item: abs(math.log(item[1])))
+        pairs = same_configuration_pairs(rows, count)
+        if pairs:
+            noisiest, (default, one) = max(
+                pairs.items(), key=lambda item: abs(math.log(
+                    _throughput_ratio(*item[1]))))
             checks.append(_check(
-                count, SAME_CONFIGURATION % (family, len(same)), ratio, None,
-                reference=True))
+                count, SAME_CONFIGURATION % (noisiest, len(pairs)),
+                _throughput_ratio(default, one), None, reference=True))
             checks.append(_check(
-                count, ROUND_BY_ROUND, median_round_ratio(
-                    get(count, family + '-compiled-in-process'),
-                    get(count, family + '-compiled')), None,
-                reference=True))
+                count, ROUND_BY_ROUND, median_round_ratio(one, default),
+                None, reference=True))
         cpu1, cpu2 = get(count, 'cpu-1-worker'), get(count, 'cpu-2-workers')
         if cpu1 and cpu2:
             ratio = cpu1['seconds'] / cpu2['seconds']
@@ -714,22 +711,25 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return checks
 
 
-def same_configuration_ratios(rows: list[dict[str, Any]]
-                              ) -> dict[str, float]:
-    """Per family, the throughput of its compiled job by default ÷ with
-    --direct_num_workers=1, where the default ran it in one process too:
-    two names for one configuration, so the ratio's distance from 1 is the
-    noise of the machine and of best-of-rounds at this size."""
-    by_variant = {r['variant']: r for r in rows}
-    ratios = {}
+def same_configuration_pairs(rows: list[dict[str, Any]], count: int
+                             ) -> dict[str, tuple[dict, dict]]:
+    """Per family, at this size, its compiled job's row by default and
+    with --direct_num_workers=1, where the default ran it in one process
+    too: two names for one configuration, so their ratio's distance from
+    1 is the noise of the machine and of best-of-rounds at this size."""
+    by_variant = {r['variant']: r for r in rows if r['models'] == count}
+    pairs = {}
     for family in FAMILIES:
         default = by_variant.get(family + '-compiled')
         one = by_variant.get(family + '-compiled-in-process')
         if (default and one and default.get('local_workers') == 1
                 and one.get('local_workers') == 1):
-            ratios[family] = (default['models_per_second'] /
-                              one['models_per_second'])
-    return ratios
+            pairs[family] = default, one
+    return pairs
+
+
+def _throughput_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
+    return a['models_per_second'] / b['models_per_second']
 
 
 def median_round_ratio(slow: dict[str, Any], fast: dict[str, Any]) -> float:
