@@ -23,7 +23,6 @@ import logging
 import sys
 from typing import Any, Callable, Sequence, TextIO
 
-from beam_jobs import dataflow_launcher
 from beam_jobs import demo_data
 from beam_jobs import job_contract
 from beam_jobs import job_runs
@@ -31,6 +30,7 @@ from beam_jobs import jobs
 from beam_jobs import jobs_registry
 from beam_jobs import launcher
 from beam_jobs import periodic
+from beam_jobs import runners
 from models import storage
 from pipelines import dataflow
 from pipelines import options as pipeline_options
@@ -232,8 +232,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
             jobs.BaseMapReduceOneOffJobManager.enqueue.__func__(
                 job_class, job_id, params or None, args.shard_count)
     run = job_runs.get(job_id)
-    if dataflow_launcher.is_dataflow_run(run):
-        return _report_dataflow_run(run, out)
+    runner = runners.runner_of(run)
+    if runner is not None and not runner.runs_here:
+        return _report_remote_run(run, out)
     if run.state == job_runs.STATUS_CODE_COMPLETED:
         for line in storage.get_store().read_output(job_id):
             out.write(line + '\n')
@@ -249,10 +250,10 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _report_dataflow_run(run: job_runs.JobRun, out: TextIO) -> int:
-    """What `run` says of a Dataflow run: the dry-run summary, or where the
-    submitted job can be followed."""
-    if run.canceled_by == dataflow_launcher.DRY_RUN_USER:
+def _report_remote_run(run: job_runs.JobRun, out: TextIO) -> int:
+    """What `run` says of a run on a remote runner (Dataflow): the dry-run
+    summary, or where the submitted job can be followed."""
+    if run.canceled_by == runners.DRY_RUN_USER:
         out.write(dataflow.format_summary(run.details['dry_run']) + '\n')
         sys.stderr.write('%s: dry run, nothing submitted\n' % run.job_id)
         return EXIT_OK
@@ -283,12 +284,12 @@ def cmd_jobs(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     run = job_runs.get(args.job_id)
-    if dataflow_launcher.is_dataflow_run(run) and not run.is_finished:
+    if not run.is_finished:
         try:
-            run = dataflow_launcher.refresh(run)
+            run = launcher.refresh(run)
         except Exception as e:  # No network or credentials: say so.
-            sys.stderr.write('warning: cannot refresh from Dataflow: %s: %s\n'
-                             % (type(e).__name__, e))
+            sys.stderr.write('warning: cannot refresh from %s: %s: %s\n'
+                             % (run.runner, type(e).__name__, e))
     _print_status(run, out)
     return EXIT_FAILED if run.state == job_runs.STATUS_CODE_FAILED else EXIT_OK
 

@@ -1,16 +1,48 @@
 """The rules a one-off job class must follow, checked before any pipeline
-is built, with errors that name the job and the rule it breaks."""
+is built, with errors that name the job and the rule it breaks; and the job
+as the compiler takes it (spec_of).
+
+A job class is a subclass of one of the framework's base classes (see
+register_base_class; beam_jobs.jobs registers BaseMapReduceOneOffJobManager)
+that defines entity_classes_to_map_over, a static map and a static reduce,
+and may define a static combine.
+"""
 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Mapping
 
 from models import base_models
+from pipelines import job_spec
+
+# The framework's job base classes: what a job subclasses, never a job.
+_base_classes: list[type] = []
 
 
 class JobContractError(TypeError):
     """A job class breaks the one-off job contract."""
+
+
+def register_base_class(base_class: type) -> type:
+    """Makes base_class one that jobs subclass (and that is not a job
+    itself); returns it, so that it can decorate the class."""
+    _base_classes.append(base_class)
+    return base_class
+
+
+def spec_of(job_class: type, job_id: str | None, store_url: str,
+            shard_count: int, params: Mapping[str, Any] | None = None,
+            max_errors: int | None = None) -> job_spec.JobSpec:
+    """The job (checked) and one run of it, as the compiler takes them."""
+    check_job_class(job_class)
+    return job_spec.JobSpec(
+        job_name=job_class.__name__,
+        model_classes=tuple(model_classes_of(job_class)),
+        map_fn=job_class.map, reduce_fn=job_class.reduce,
+        combine_fn=getattr(job_class, 'combine', None),
+        store_url=store_url, shard_count=shard_count, job_id=job_id,
+        params=dict(params or {}), max_errors=max_errors)
 
 
 def model_classes_of(job_class: type) -> list[type[base_models.BaseModel]]:
@@ -51,15 +83,14 @@ def model_classes_of(job_class: type) -> list[type[base_models.BaseModel]]:
 
 def check_job_class(job_class: Any) -> None:
     """Raises JobContractError if job_class cannot run as a one-off job."""
-    from beam_jobs import jobs  # The base class lives there.
     if not (isinstance(job_class, type) and
-            issubclass(job_class, jobs.BaseMapReduceOneOffJobManager)):
+            issubclass(job_class, tuple(_base_classes))):
         raise JobContractError(
             '%r is not a one-off job class (a subclass of '
             'BaseMapReduceOneOffJobManager)' % (job_class,))
-    if job_class is jobs.BaseMapReduceOneOffJobManager:
+    if job_class in _base_classes:
         raise JobContractError(
-            'BaseMapReduceOneOffJobManager is the base class, not a job')
+            '%s is the base class, not a job' % job_class.__name__)
     model_classes_of(job_class)
     _check_static(job_class, 'map', ('item',))
     _check_static(job_class, 'reduce', ('key', 'values'))
@@ -69,11 +100,10 @@ def check_job_class(job_class: Any) -> None:
 
 def _check_static(
         job_class: type, method: str, parameters: tuple[str, ...]) -> None:
-    from beam_jobs import jobs
     name = job_class.__name__
     owner = next(
         (k for k in job_class.__mro__ if method in vars(k)), None)
-    if owner is None or owner is jobs.BaseMapReduceOneOffJobManager:
+    if owner is None or owner in _base_classes:
         raise JobContractError(
             '%s does not define %s(%s)'
             % (name, method, ', '.join(parameters)))

@@ -212,3 +212,20 @@ def update(job_id: str, **changes: Any) -> None:
     if 'state' in changes:
         raise JobRunError('use transition() to change a run\'s state')
     storage.get_store().update_run(job_id, changes)
+
+
+def transitions_to(current: str, target: str) -> list[str]:
+    """The run state moves that take a run from current to target, each one
+    allowed by the run state machine (new -> queued -> started -> completed,
+    failed or canceled; a queued run may fail or be canceled). Empty when
+    there is nothing to do: same state, a finished run, or a run already
+    further along than Dataflow reports."""
+    chain = ['new', 'queued', 'started']
+    if current not in chain or current == target:
+        return []
+    position = chain.index(current)
+    if target in chain:
+        return chain[position + 1:chain.index(target) + 1]
+    if target == 'completed':
+        return chain[position + 1:] + [target]
+    return chain[position + 1:2] + [target]

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, Sequence
 
+from beam_jobs import job_contract
 from beam_jobs import job_runs
 from beam_jobs import launcher
-from beam_jobs import mapper_context
 from models import storage
+from pipelines import mapper_context
 
 DEFAULT_SHARD_COUNT = 8
 
@@ -26,6 +27,7 @@ class MapperParamError(KeyError):
         return str(self.args[0])
 
 
+@job_contract.register_base_class
 class BaseMapReduceOneOffJobManager:
     """Base class of one-off jobs that map over every model of some classes.
 
@@ -79,7 +81,6 @@ class BaseMapReduceOneOffJobManager:
         ``--direct_num_workers=2``, ...) stored with the run and used when
         it is enqueued. max_errors overrides the class's max_errors.
         """
-        from beam_jobs import job_contract
         job_contract.check_job_class(cls)
         launcher.checked_max_errors(cls, max_errors)
         return job_runs.create(

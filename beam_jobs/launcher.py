@@ -1,5 +1,7 @@
-"""Starting a job run: checking what was asked, compiling the job, running
-its pipeline and recording what happened in the run record."""
+"""A job run's bookkeeping: checking what was asked, moving the run record
+through its states as the run's runner (see beam_jobs.runners) runs the
+job, beating a local run's heartbeat, committing its output, and
+canceling."""
 
 from __future__ import annotations
 
@@ -8,45 +10,31 @@ import logging
 import os
 import socket
 import traceback
-from typing import Any, Mapping, Sequence
-
-import apache_beam as beam
+from typing import Any, Mapping
 
 from beam_jobs import job_contract
 from beam_jobs import job_runs
 from beam_jobs import periodic
+from beam_jobs import runners
 from models import storage
 from pipelines import compiler
-from pipelines import dataflow
 from pipelines import errors
-from pipelines import fork_guard
-from pipelines import forked_workers
-from pipelines import frozen_heap
 from pipelines import metrics
 from pipelines import options as pipeline_options
 
 _LOGGER = logging.getLogger(__name__)
 
 MAX_SHARD_COUNT = 1024
-# The keys, in a local run's details, of how many worker processes ran it,
-# and, when the run's options did not choose that number, of the estimated
-# work (seconds of one core) and the models counted (a count stops where it
-# would no longer change the choice) that chose it.
+# The key, in a local run's details, of how many worker processes ran it
+# (1: this process alone).
 LOCAL_WORKERS = 'local_workers'
-ESTIMATED_WORK_SECONDS = 'estimated_work_seconds'
-COUNTED_MODELS = 'counted_models'
-# The key, in the details of a local run on worker processes, of how they
-# were started: 'forked' from the launching process (see
-# pipelines.forked_workers), or 'spawned: <why not forked>'.
-LOCAL_WORKER_START = 'local_worker_start'
-# How many of a kind's first models give the mean stored size the work
-# estimate uses.
-SIZE_SAMPLE_MODELS = 200
 # A running local job refreshes its run's heartbeat this often; a run whose
 # heartbeat is older than job_runs.STALE_AFTER_MSEC is taken for dead.
 HEARTBEAT_SECONDS = 5.0
 # How much of a failure's traceback the run record keeps.
 ERROR_TRACEBACK_LINES = 30
+DRY_RUN_NOTE = ('Dry run: the Dataflow job was built but not submitted; '
+                'its summary is in the run details')
 
 
 class JobLaunchError(ValueError):
@@ -114,12 +102,12 @@ def checked_max_errors(job_class: type, max_errors: Any) -> int | None:
 
 def enqueue(job_class: type, job_id: str,
             params: Mapping[str, Any] | None, shard_count: int) -> None:
-    """Queues the run job_id of job_class and, with the local runner, runs
-    it to completion in this process.
+    """Queues the run job_id of job_class on its runner and, with the local
+    runner, runs it to completion in this process.
 
-    Raises JobContractError, JobLaunchError or PipelineOptionsError, leaving
-    the run ``new``, if the job or what was asked of it is wrong. Failures
-    of the pipeline itself do not raise: they are recorded in the run.
+    Raises JobContractError or JobLaunchError, leaving the run ``new``, if
+    the job or what was asked of it is wrong. Failures of the pipeline
+    itself do not raise: they are recorded in the run.
     """
     job_contract.check_job_class(job_class)
     params = checked_params(job_class, params)
@@ -128,134 +116,48 @@ def enqueue(job_class: type, job_id: str,
     max_errors = checked_max_errors(
         job_class, job_class.max_errors if run.max_errors is None
         else run.max_errors)
+    store_url = storage.default_store_url()
+    job_name = job_class.__name__
     try:
         options = pipeline_options.parse(run.pipeline_args or [])
+        runner = runners.runner_for(options, job_name)
+        options = runner.pipeline_options(
+            job_name, job_id, run.pipeline_args or [], store_url)
     except pipeline_options.PipelineOptionsError as e:
-        raise JobLaunchError('%s: %s' % (job_class.__name__, e)) from e
-    runner = pipeline_options.runner_name(options)
-    if dataflow.is_dataflow(runner):
-        from beam_jobs import dataflow_launcher
-        try:
-            dataflow_launcher.enqueue(
-                job_class, job_id, params, shard_count, max_errors,
-                list(run.pipeline_args or []))
-        except dataflow.DataflowSetupError as e:
-            raise JobLaunchError(str(e)) from e
-        return
-    if not pipeline_options.is_local(options):
-        raise JobLaunchError(
-            '%s: the runner %s is not supported; use the local runner or '
-            'DataflowRunner' % (job_class.__name__, runner))
-    args = list(run.pipeline_args or [])
-    workers, chosen_by = _default_local_workers(job_class, args, shard_count)
-    if workers > 1:
-        options = pipeline_options.parse(
-            pipeline_options.with_local_workers(args, workers))
+        raise JobLaunchError('%s: %s' % (job_name, e)) from e
+    except runners.RunnerError as e:
+        raise JobLaunchError(str(e)) from e
+    spec = job_contract.spec_of(
+        job_class, job_id, store_url, shard_count, params, max_errors)
     job_runs.transition(
         job_id, job_runs.STATUS_CODE_QUEUED, params=params,
-        shard_count=shard_count, runner=runner, max_errors=max_errors,
-        time_queued_msec=job_runs.now_msec(), owner_pid=os.getpid(),
-        owner_host=socket.gethostname())
-    _run_locally(compiler.JobSpec(
-        job_class=job_class, job_id=job_id,
-        store_url=storage.default_store_url(), shard_count=shard_count,
-        params=params, max_errors=max_errors), options, chosen_by)
+        shard_count=shard_count, runner=runner.name, max_errors=max_errors,
+        time_queued_msec=job_runs.now_msec(),
+        details=runner.queued_details(options) or None,
+        **(_owner() if runner.runs_here else {}))
+    if runner.runs_here:
+        _run_here(runner, spec, options)
+    else:
+        _submit(runner, spec, options)
 
 
-def _default_local_workers(job_class: type, args: Sequence[str],
-                           shard_count: int) -> tuple[int, dict[str, Any]]:
-    """The worker processes a local run uses when its options do not say,
-    and the run's details that say why: the estimated work (seconds of one
-    core) and the models counted that decided it (see
-    pipelines.options.default_local_workers).
-
-    1, with no details, when the options say, and also for a job defined
-    in __main__, which worker processes cannot import, and for a local run
-    over Cloud Datastore (the emulator, in development), where counting
-    models means fetching keys.
-    """
-    if (pipeline_options.sets_local_parallelism(args) or
-            job_class.__module__ == '__main__' or
-            storage.default_store_url().startswith('datastore://')):
-        return 1, {}
-    store = storage.get_store()
-    # Forked workers start sooner, so they pay off from less work; the
-    # fork itself is tried when the run starts (see _fork_workers).
-    forked = fork_guard.fork_blocker() is None
-    work = 0.0
-    models = 0
-    for model_class in job_contract.model_classes_of(job_class):
-        kind = model_class.kind()
-        mean_size = store.mean_stored_size(kind, SIZE_SAMPLE_MODELS)
-        if mean_size is None:
-            continue
-        # Counted only as far as the threshold: a count is a scan.
-        kind_models = store.count(
-            kind, limit=pipeline_options.parallel_min_models(mean_size,
-                                                             forked))
-        models += kind_models
-        work += kind_models * pipeline_options.model_work_seconds(mean_size)
-    workers = pipeline_options.default_local_workers(
-        work, shard_count, pipeline_options.usable_cores(), forked, models)
-    return workers, {ESTIMATED_WORK_SECONDS: round(work, 3),
-                     COUNTED_MODELS: models}
+def _owner() -> dict[str, Any]:
+    """The run fields that name this process as the one running it."""
+    return {'owner_pid': os.getpid(), 'owner_host': socket.gethostname()}
 
 
-def cancel(job_id: str, user_id: str | None) -> job_runs.JobRun:
-    """Cancels a queued or started run of any job, recording who did, and
-    discards its output. A local pipeline running in another process
-    notices within seconds and stops. Raises InvalidTransitionError, naming
-    the run's state, for runs that are not queued or started."""
-    from beam_jobs import dataflow_launcher
-    # A Dataflow job is asked to stop first: if Dataflow cannot be reached
-    # the run stays as it is, rather than look canceled.
-    dataflow_launcher.cancel_remote(job_runs.get(job_id))
-    who = user_id or 'system'
-    run = job_runs.transition(
-        job_id, job_runs.STATUS_CODE_CANCELED, canceled_by=who,
-        error='Canceled by %s' % who, time_finished_msec=job_runs.now_msec())
-    storage.get_store().delete_output(job_id)
-    return run
-
-
-def _run_locally(spec: compiler.JobSpec,
-                 options: beam.options.pipeline_options.PipelineOptions,
-                 chosen_by: Mapping[str, Any]) -> None:
-    workers = pipeline_options.local_workers(options)
-    how: dict[str, Any] = {LOCAL_WORKERS: workers, **chosen_by}
-    on_workers = pipeline_options.uses_worker_processes(options)
-    with frozen_heap.frozen():
-        standby = None
-        if on_workers:
-            # Before the run's threads and gRPC start: see _fork_workers.
-            standby, how[LOCAL_WORKER_START] = _fork_workers(workers)
-        try:
-            _run_pipeline(spec, options, how, standby)
-        finally:
-            if standby is not None:
-                standby.close()
-            if on_workers:
-                # So that the next run in this process can fork its
-                # workers too.
-                fork_guard.release_run_threads()
-
-
-def _run_pipeline(spec: compiler.JobSpec,
-                  options: beam.options.pipeline_options.PipelineOptions,
-                  how: dict[str, Any],
-                  standby: forked_workers.StandbyWorkers | None) -> None:
+def _run_here(runner: runners.JobRunner, spec: compiler.JobSpec,
+              options: Any) -> None:
+    """Runs a queued run's pipeline in this process, beating its heartbeat,
+    and records how it ended."""
     now = job_runs.now_msec()
     job_runs.transition(
         spec.job_id, job_runs.STATUS_CODE_STARTED, time_started_msec=now,
-        heartbeat_msec=now, details=how)
+        heartbeat_msec=now, details=_local_details(options))
     store = storage.get_store(spec.store_url)
     try:
         with _heartbeat(spec.job_id, spec.store_url):
-            pipeline = compiler.compiled_pipeline(
-                spec, pipeline_options.local_runner(standby), options)
-            result = pipeline.run()
-            result.wait_until_finish()
-        counts = metrics.read_counters(result)
+            counts = runner.submit(spec, options).counters
         stored = store.count_output(spec.job_id)
         if stored != counts[metrics.OUTPUT_LINES]:
             raise OutputLostError(
@@ -274,23 +176,94 @@ def _run_pipeline(spec: compiler.JobSpec,
             models_read=counts[metrics.MODELS_READ],
             values_emitted=counts[metrics.VALUES_EMITTED],
             output_lines=stored, error_count=error_count,
-            details={**how,
+            details={**_local_details(options),
                      metrics.KEY_RANGES: counts[metrics.KEY_RANGES],
                      metrics.KEYS_REDUCED: counts[metrics.KEYS_REDUCED]})
 
 
-def _fork_workers(count: int
-                  ) -> tuple[forked_workers.StandbyWorkers | None, str]:
-    """count worker processes forked for a local run, or None if they will
-    be spawned; and which, for the run's details (LOCAL_WORKER_START).
+def _local_details(options: Any) -> dict[str, Any]:
+    """What a local run's details say of how it runs: in one process, or
+    on how many of Beam's worker processes."""
+    return {LOCAL_WORKERS: pipeline_options.local_workers(options)}
 
-    A fork copies only the forking thread, so it is made before the run's
-    heartbeat and gRPC's threads exist, and only if pipelines.fork_guard
-    finds no other thread that could hold a lock."""
+
+def _submit(runner: runners.JobRunner, spec: compiler.JobSpec,
+            options: Any) -> None:
+    """Submits a queued run's job to a remote runner and records the
+    outcome: started with the runner's job id, failed, or (a dry run)
+    canceled with the built job's summary in its details."""
     try:
-        return forked_workers.StandbyWorkers.fork(count), 'forked'
-    except (forked_workers.ForkRefused, OSError) as e:
-        return None, 'spawned: %s' % e
+        submission = runner.submit(spec, options)
+    except Exception as e:
+        job_runs.transition(
+            spec.job_id, job_runs.STATUS_CODE_FAILED,
+            error=describe_failure(spec.job_name, e),
+            time_finished_msec=job_runs.now_msec())
+        return
+    if submission.dry_run_summary is not None:
+        job_runs.transition(
+            spec.job_id, job_runs.STATUS_CODE_CANCELED,
+            canceled_by=runners.DRY_RUN_USER, error=DRY_RUN_NOTE,
+            time_finished_msec=job_runs.now_msec(),
+            details={**runner.queued_details(options),
+                     'dry_run': submission.dry_run_summary})
+        return
+    now = job_runs.now_msec()
+    job_runs.transition(
+        spec.job_id, job_runs.STATUS_CODE_STARTED, time_started_msec=now,
+        heartbeat_msec=now, external_job_id=submission.external_job_id,
+        **_owner())
+
+
+def refresh(run: job_runs.JobRun) -> job_runs.JobRun:
+    """Asks the runner of an unfinished run what state its job is in and
+    moves the run record to match; returns the run as stored. Runs whose
+    runner cannot tell (local ones) are returned as they are."""
+    runner = runners.runner_of(run)
+    job_state = None if runner is None else runner.current_state(run)
+    if job_state is None:
+        return run
+    store = storage.get_store()
+    for state in job_runs.transitions_to(run.state, job_state.run_state):
+        now = job_runs.now_msec()
+        changes: dict[str, Any] = {'heartbeat_msec': now}
+        if state == job_runs.STATUS_CODE_STARTED:
+            changes['time_started_msec'] = run.time_started_msec or now
+        elif state == job_runs.STATUS_CODE_COMPLETED:
+            changes.update(time_finished_msec=now,
+                           output_lines=store.count_output(run.job_id))
+        elif state in (job_runs.STATUS_CODE_FAILED,
+                       job_runs.STATUS_CODE_CANCELED):
+            # A run that did not complete keeps no output.
+            store.delete_output(run.job_id)
+            changes.update(time_finished_msec=now,
+                           error=job_state.ended_note)
+            if state == job_runs.STATUS_CODE_CANCELED:
+                changes['canceled_by'] = run.canceled_by or runner.name
+        try:
+            run = job_runs.transition(run.job_id, state, **changes)
+        except job_runs.InvalidTransitionError:
+            return job_runs.get(run.job_id)  # Someone else moved it first.
+    return run
+
+
+def cancel(job_id: str, user_id: str | None) -> job_runs.JobRun:
+    """Cancels a queued or started run of any job, recording who did, and
+    discards its output. A local pipeline running in another process
+    notices within seconds and stops. Raises InvalidTransitionError, naming
+    the run's state, for runs that are not queued or started."""
+    run = job_runs.get(job_id)
+    runner = runners.runner_of(run)
+    if runner is not None:
+        # A remote job is asked to stop first: if its runner cannot be
+        # reached the run stays as it is, rather than look canceled.
+        runner.cancel(run)
+    who = user_id or 'system'
+    run = job_runs.transition(
+        job_id, job_runs.STATUS_CODE_CANCELED, canceled_by=who,
+        error='Canceled by %s' % who, time_finished_msec=job_runs.now_msec())
+    storage.get_store().delete_output(job_id)
+    return run
 
 
 def _heartbeat(job_id: str, store_url: str) -> periodic.Periodic:

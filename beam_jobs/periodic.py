@@ -1,16 +1,10 @@
 """A daemon thread that calls a function every few seconds while a run
-goes on: the launcher's heartbeat, the command line's progress lines.
-
-The thread is fork-guarded (pipelines.fork_guard): the run may fork its
-local workers while it sleeps, never while it acts.
-"""
+goes on: the launcher's heartbeat, the command line's progress lines."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any, Callable
-
-from pipelines import fork_guard
 
 
 class Periodic:
@@ -36,7 +30,5 @@ class Periodic:
         self._thread.join()
 
     def _run(self) -> None:
-        with fork_guard.guarded_thread():
-            while not self._stop.wait(self._seconds):
-                with fork_guard.holding_off_forks():
-                    self._action()
+        while not self._stop.wait(self._seconds):
+            self._action()

@@ -32,9 +32,12 @@ import threading
 import time
 from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 
+from models import base_models
+from models import properties as props
 from models import storage
 
-SCHEME = 'datastore://'
+SCHEME = 'datastore'
+URL_PREFIX = SCHEME + '://'
 RUN_KIND = '_BeamJobRun'
 OUTPUT_KIND = '_BeamJobOutput'
 ERROR_KIND = '_BeamJobError'
@@ -64,9 +67,9 @@ _UNINDEXED_RUN_FIELDS = _JSON_RUN_FIELDS | {'error', 'owner_host'}
 
 def parse_url(url: str) -> tuple[str, str | None]:
     """``datastore://PROJECT[/NAMESPACE]`` -> (project, namespace or None)."""
-    if not url.startswith(SCHEME):
+    if not url.startswith(URL_PREFIX):
         raise storage.StoreError('not a Datastore store URL: %r' % url)
-    project, _, namespace = url[len(SCHEME):].strip('/').partition('/')
+    project, _, namespace = url[len(URL_PREFIX):].strip('/').partition('/')
     if not project or '/' in namespace:
         raise storage.StoreError(
             'a Datastore store is datastore://PROJECT[/NAMESPACE], got %r'
@@ -80,7 +83,6 @@ def model_class_for(kind: str) -> type | None:
     The store needs it to know which properties are datetimes and JSON; the
     store interface itself only passes kinds and JSON-like dicts.
     """
-    from models import base_models
     found = None
     pending = list(base_models.BaseModel.__subclasses__())
     while pending:
@@ -151,7 +153,6 @@ def encode_properties(
     """A model's JSON-like dict -> (Datastore property values, names of
     properties to exclude from indexes). model_class defaults to the class
     of the kind (see model_class_for)."""
-    from models import properties as props
     model_class = model_class or model_class_for(kind)
     declared = model_class._properties if model_class is not None else {}
     values: dict[str, Any] = {}
@@ -182,7 +183,6 @@ def decode_properties(kind: str, values: dict[str, Any],
     """Datastore property values -> the JSON-like dict a model is built
     from (``BaseModel.from_stored`` accepts it as the payload). model_class
     defaults to the class of the kind (see model_class_for)."""
-    from models import properties as props
     model_class = model_class or model_class_for(kind)
     declared = model_class._properties if model_class is not None else {}
     data: dict[str, Any] = {}
@@ -663,3 +663,11 @@ def _lines_of(group: list[Any]) -> Iterator[str]:
             yield ''.join(parts)
             parts = []
 
+
+
+def normalize_url(url: str) -> str:
+    """A Datastore store's URL without a trailing slash."""
+    return url.rstrip('/')
+
+
+storage.register_store_type(SCHEME, normalize_url, DatastoreStore)

@@ -18,6 +18,7 @@ from typing import Any, Collection, Iterator, Sequence
 
 from models import storage
 
+SCHEME = 'sqlite'
 # Pages of a scan: large enough to amortise the query, small enough that a
 # scan holds no more than this many rows in memory.
 SCAN_PAGE_SIZE = 1000
@@ -219,14 +220,6 @@ class SqliteStore(storage.ModelStore):
             # Keyset paging: no read transaction is held between pages.
             lower_op, lower = '>', page[-1][0]
 
-    def mean_stored_size(self, kind: str, sample: int) -> float | None:
-        # In SQL: a page of models read into Python took 3-6 ms of a run
-        # over explorations, this takes under 1 ms.
-        return self._conn().execute(
-            'SELECT AVG(LENGTH(CAST(data AS BLOB))) FROM (SELECT data FROM '
-            'models WHERE kind = ? ORDER BY id LIMIT ?)', (kind, sample)
-        ).fetchone()[0]
-
     def split_points(self, kind: str, num_splits: int) -> list[str]:
         total = self.count(kind)
         if num_splits <= 1 or total == 0:
@@ -235,8 +228,8 @@ class SqliteStore(storage.ModelStore):
         # when the kind has fewer models than splits.
         positions = [total * i // num_splits for i in range(1, num_splits)]
         # Each point is found from the one before by SQLite's OFFSET, which
-        # steps through the index in C: one pass over the ids in all, about
-        # 4x faster at 1,000,000 models than reading them into Python.
+        # steps through the index in C: one pass over the ids in all, much
+        # faster on a large kind than reading them into Python.
         conn = self._conn()
         point = conn.execute(
             'SELECT id FROM models WHERE kind = ? ORDER BY id LIMIT 1 '
@@ -399,3 +392,15 @@ def _decode_run_row(row: Sequence[Any]) -> dict[str, Any]:
 def _chunks(items: list, size: int) -> Iterator[list]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def normalize_url(url: str) -> str:
+    """A SQLite store's URL (a path, or sqlite://PATH) as an absolute path."""
+    prefix = SCHEME + '://'
+    path = url[len(prefix):] if url.startswith(prefix) else url
+    if not path:
+        raise storage.StoreError('empty store path')
+    return os.path.abspath(os.path.expanduser(path))
+
+
+storage.register_store_type(SCHEME, normalize_url, SqliteStore)

@@ -2,8 +2,10 @@
 is chosen.
 
 A store is named by a URL-like string so that it can travel to pipeline
-workers: a SQLite file path (the embedded default), or later
-``datastore://PROJECT[/NAMESPACE]``. Jobs never see the store; they see
+workers: a SQLite file path (the embedded default; see models.sqlite_store)
+or ``datastore://PROJECT[/NAMESPACE]`` (see models.datastore_store). Each
+store module registers its URL scheme here (register_store_type), so this
+module knows no store of its own. Jobs never see the store; they see
 models, which find the current store through :func:`get_store`.
 """
 
@@ -11,11 +13,10 @@ from __future__ import annotations
 
 import abc
 import datetime
-import itertools
-import json
 import os
 import threading
-from typing import Any, Collection, Iterator, NamedTuple, Sequence
+from typing import (Any, Callable, Collection, Iterator, NamedTuple,
+                    Sequence)
 
 import msgspec
 
@@ -152,15 +153,6 @@ class ModelStore(abc.ABC):
         equal size; ids repeat when the kind has fewer models than splits,
         and an empty kind has none."""
 
-    def mean_stored_size(self, kind: str, sample: int) -> float | None:
-        """The mean size, in bytes of JSON, of the first `sample` models of
-        the kind in id order; None for an empty kind. What a run's work
-        estimate needs: a store may compute it without reading the models
-        into Python."""
-        sizes = [len(_json_bytes(payload)) for _, payload in
-                 itertools.islice(self.scan(kind), sample)]
-        return sum(sizes) / len(sizes) if sizes else None
-
     # Job runs.
     @abc.abstractmethod
     def insert_run(self, record: dict[str, Any]) -> None:
@@ -236,28 +228,55 @@ class ModelStore(abc.ABC):
         """Releases connections held by this process."""
 
 
-def _json_bytes(payload: Payload) -> bytes:
-    if isinstance(payload, bytes):
-        return payload
-    if isinstance(payload, str):
-        return payload.encode('utf-8')
-    return json.dumps(payload, default=str).encode('utf-8')
+class StoreType(NamedTuple):
+    """How the stores of one URL scheme are named and opened."""
 
+    # The canonical form of a URL of this scheme.
+    normalize: Callable[[str], str]
+    # Opens the store a canonical URL names.
+    open: Callable[[str], ModelStore]
+
+
+# URL scheme -> its store type; each store module registers its own.
+_store_types: dict[str, StoreType] = {}
+# The scheme of a URL that names none: a SQLite file path.
+PATH_SCHEME = 'sqlite'
 
 _open_stores: dict[str, ModelStore] = {}
 _open_stores_lock = threading.Lock()
 _default_url: str | None = None
 
 
+def register_store_type(scheme: str, normalize: Callable[[str], str],
+                        opener: Callable[[str], ModelStore]) -> None:
+    """Makes URLs of scheme (``scheme://...``) name stores opened by
+    opener."""
+    _store_types[scheme] = StoreType(normalize, opener)
+
+
+def scheme_of(url: str) -> str:
+    """The scheme of a store URL: what comes before ``://``, else
+    PATH_SCHEME (a plain path)."""
+    scheme, sep, _ = url.partition('://')
+    return scheme if sep else PATH_SCHEME
+
+
+def _store_type(url: str) -> StoreType:
+    scheme = scheme_of(url)
+    try:
+        return _store_types[scheme]
+    except KeyError:
+        raise StoreError('no store for %r: known schemes are %s' % (
+            url, ', '.join('%s://' % s for s in sorted(_store_types)))
+        ) from None
+
+
 def normalize_store_url(url: str) -> str:
-    """The canonical form of a store URL: SQLite paths made absolute, so the
-    URL means the same file in every worker process."""
-    if url.startswith('datastore://'):
-        return url.rstrip('/')
-    path = url[len('sqlite://'):] if url.startswith('sqlite://') else url
-    if not path:
+    """The canonical form of a store URL (a SQLite path made absolute, say),
+    so that the URL means the same store in every worker process."""
+    if not url:
         raise StoreError('empty store path')
-    return os.path.abspath(os.path.expanduser(path))
+    return _store_type(url).normalize(url)
 
 
 def default_store_url() -> str:
@@ -282,7 +301,7 @@ def get_store(url: str | None = None) -> ModelStore:
     with _open_stores_lock:
         store = _open_stores.get(url)
         if store is None:
-            store = _open(url)
+            store = _store_type(url).open(url)
             _open_stores[url] = store
         return store
 
@@ -293,11 +312,3 @@ def close_all_stores() -> None:
         for store in _open_stores.values():
             store.close()
         _open_stores.clear()
-
-
-def _open(url: str) -> ModelStore:
-    if url.startswith('datastore://'):
-        from models import datastore_store
-        return datastore_store.DatastoreStore(url)
-    from models import sqlite_store
-    return sqlite_store.SqliteStore(url)

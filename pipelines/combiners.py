@@ -19,23 +19,19 @@ stage stores instead of calling ``reduce``.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 import apache_beam as beam
 
-from beam_jobs import mapper_context
 from models import storage
 from pipelines import errors
+from pipelines import job_spec
+from pipelines import mapper_context
 
 # How many uncombined values an accumulator buffers before it calls the
 # job's combine on them. Calling combine once per value would cost a
 # generator per model; buffering bounds memory to keys x this many values.
 COMBINE_BUFFER_SIZE = 256
-
-
-def has_combiner(job_class: type) -> bool:
-    """Whether the job declares a combine step."""
-    return getattr(job_class, 'combine', None) is not None
 
 
 # An accumulator is a list [key, values, limit, error]: the key being
@@ -63,10 +59,11 @@ class JobCombineFn(beam.CombineFn):
     any of them.
     """
 
-    def __init__(self, job_class: type, params: Mapping[str, Any]) -> None:
+    def __init__(self, spec: job_spec.JobSpec) -> None:
         super().__init__()
-        self._job_class = job_class
-        self._active = (job_class.__name__, dict(params))
+        self._job_name = spec.job_name
+        self._combine = spec.combine_fn
+        self._active = (spec.job_name, dict(spec.params))
 
     def create_accumulator(self) -> list:
         return [None, [], COMBINE_BUFFER_SIZE, None]
@@ -113,14 +110,12 @@ class JobCombineFn(beam.CombineFn):
             return
         token = mapper_context.activate(*self._active)
         try:
-            results = self._job_class.combine(
-                accumulator[_KEY], accumulator[_VALUES])
+            results = self._combine(accumulator[_KEY], accumulator[_VALUES])
             accumulator[_VALUES] = [] if results is None else list(results)
         except Exception as e:  # Whatever combine raises: this key's error.
             accumulator[_VALUES] = []
             accumulator[_ERROR] = errors.record_of(
-                'combine', self._job_class.__name__, repr(accumulator[_KEY]),
-                e)
+                'combine', self._job_name, repr(accumulator[_KEY]), e)
             return
         finally:
             mapper_context.deactivate(token)
@@ -138,10 +133,10 @@ class CombinePairs(beam.PTransform):
     MapModels(keep_key=True) gives it), saving a step per pair.
     """
 
-    def __init__(self, job_class: type, params: Mapping[str, Any],
+    def __init__(self, spec: job_spec.JobSpec,
                  keyed_pairs: bool = False) -> None:
         super().__init__()
-        self._fn = JobCombineFn(job_class, params)
+        self._fn = JobCombineFn(spec)
         self._keyed_pairs = keyed_pairs
 
     def expand(self, pairs: beam.PCollection) -> beam.PCollection:

@@ -19,6 +19,9 @@ from apache_beam.options import pipeline_options as beam_options
 from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.runners.runner import PipelineState
 
+from models import datastore_store
+from models import storage
+
 RUNNER = 'DataflowRunner'
 _RUNNER_NAMES = frozenset({'dataflowrunner', 'dataflow'})
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -104,7 +107,7 @@ def dataflow_args(job_type: str, job_id: str, pipeline_args: Sequence[str],
     def refuse(message: str) -> DataflowSetupError:
         return DataflowSetupError('%s on Dataflow: %s' % (job_type, message))
 
-    if not store_url.startswith('datastore://'):
+    if storage.scheme_of(store_url) != datastore_store.SCHEME:
         raise refuse(
             'the store must be Cloud Datastore (--store datastore://PROJECT'
             '[/NAMESPACE]); Dataflow workers cannot reach %s' % store_url)
@@ -146,23 +149,6 @@ def run_state_for(pipeline_state: str) -> str | None:
     if name.startswith('JOB_STATE_'):
         name = name[len('JOB_STATE_'):]
     return _RUN_STATE_FOR.get(name)
-
-
-def transitions_to(current: str, target: str) -> list[str]:
-    """The run state moves that take a run from current to target, each one
-    allowed by the run state machine (new -> queued -> started -> completed,
-    failed or canceled; a queued run may fail or be canceled). Empty when
-    there is nothing to do: same state, a finished run, or a run already
-    further along than Dataflow reports."""
-    chain = ['new', 'queued', 'started']
-    if current not in chain or current == target:
-        return []
-    position = chain.index(current)
-    if target in chain:
-        return chain[position + 1:chain.index(target) + 1]
-    if target == 'completed':
-        return chain[position + 1:] + [target]
-    return chain[position + 1:2] + [target]
 
 
 # The dry-run summary.

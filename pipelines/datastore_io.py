@@ -24,7 +24,6 @@ from models import datastore_store
 from models import storage
 from pipelines import errors
 from pipelines import metrics
-from pipelines import model_io
 from pipelines import run_control
 
 # Beam's Query hands its filters to google-cloud-datastore positionally,
@@ -33,11 +32,6 @@ from pipelines import run_control
 warnings.filterwarnings(
     'ignore', message='Detected filter using positional arguments',
     category=UserWarning)
-
-
-def is_datastore_url(store_url: str) -> bool:
-    """Whether store_url names a Cloud Datastore store."""
-    return store_url.startswith(datastore_store.SCHEME)
 
 
 def kind_query(kind: str, store_url: str) -> types.Query:
@@ -77,10 +71,19 @@ def _entity_error(bad: tuple[types.Entity, errors.ErrorInfo]
         str(entity.key.path_elements[-1]), *errors.describe(info))
 
 
-class ReadDatastoreModels(model_io.ModelRead):
+class ReadDatastoreModels(beam.PTransform):
     """Reads every model of one class from a Datastore store, the query
-    split num_splits ways. Gives (models, errors), as ReadModels does:
+    split num_splits ways. Gives (models, errors), as the SQLite read does:
     entities that are not valid models become error records."""
+
+    def __init__(self, model_class: type[base_models.BaseModel],
+                 store_url: str, num_splits: int,
+                 job_id: str | None = None) -> None:
+        super().__init__()
+        self._model_class = model_class
+        self._store_url = storage.normalize_store_url(store_url)
+        self._num_splits = num_splits
+        self._job_id = job_id
 
     def expand(self, pbegin: beam.pvalue.PBegin
                ) -> tuple[beam.PCollection, beam.PCollection]:
@@ -138,3 +141,22 @@ class WriteDatastoreOutput(beam.PTransform):
             # not need protecting.
             | 'WriteToDatastore' >> datastoreio.WriteToDatastore(
                 project, throttle_rampup=False))
+
+
+class DatastoreIO:
+    """The Beam reads and writes of a Cloud Datastore store (see
+    pipelines.store_io)."""
+
+    def __init__(self, store_url: str) -> None:
+        self._store_url = storage.normalize_store_url(store_url)
+
+    def read_models(self, model_class: type[base_models.BaseModel],
+                    num_splits: int, job_id: str | None
+                    ) -> ReadDatastoreModels:
+        """Every model of model_class, as (models, errors)."""
+        return ReadDatastoreModels(
+            model_class, self._store_url, num_splits, job_id)
+
+    def write_output(self, job_id: str) -> WriteDatastoreOutput:
+        """The sink of a run's output rows."""
+        return WriteDatastoreOutput(self._store_url, job_id)

@@ -3,7 +3,7 @@ and storing them.
 
 A model or key whose processing raises becomes a JobErrorRecord on an error
 output, and the rest of the job goes on. The SQLite read, the map and the
-reduce stage make their records themselves (see model_io and stages); the
+reduce stage make their records themselves (see sqlite_io and stages); the
 Datastore read's conversion of entities runs under Beam's
 ``with_exception_handling()``, whose dead letters
 ``(element, (exc_type, repr, traceback_lines))`` describe() turns into the

@@ -11,16 +11,17 @@ make its dead letters (see _MapFn._error).
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 import apache_beam as beam
 from apache_beam import coders
 
-from beam_jobs import mapper_context
 from models import base_models
 from models import storage
 from pipelines import combiners
 from pipelines import errors
+from pipelines import job_spec
+from pipelines import mapper_context
 from pipelines import metrics
 from pipelines import model_batches
 from pipelines import output_order
@@ -61,14 +62,12 @@ class _JobCodeFn(beam.DoFn):
 
     ERRORS = 'errors'
 
-    def __init__(self, job_class: type, params: Mapping[str, Any],
-                 store_url: str, job_id: str | None,
-                 counter_name: str) -> None:
-        self._job_class = job_class
-        self._active = (job_class.__name__, dict(params))
-        self._store_url = storage.normalize_store_url(store_url)
+    def __init__(self, spec: job_spec.JobSpec, counter_name: str) -> None:
+        self._job_name = spec.job_name
+        self._active = (spec.job_name, dict(spec.params))
+        self._store_url = storage.normalize_store_url(spec.store_url)
         # A run with no job id (a stage used on its own) is never canceled.
-        self._watch = run_control.watch_of(self._store_url, job_id)
+        self._watch = run_control.watch_of(self._store_url, spec.job_id)
         self._counter = metrics.counter(counter_name)
         self._counted_in_bundle = 0
 
@@ -79,8 +78,8 @@ class _JobCodeFn(beam.DoFn):
 
     def start_bundle(self) -> None:
         # The run's parameters stay active for the whole bundle, which one
-        # thread processes: activating them around each call cost about 5%
-        # of a run over small models.
+        # thread processes: activating them around each call would be a
+        # visible share of a run over small models.
         self._bundle_token = mapper_context.activate(*self._active)
         self._counted_in_bundle = 0
 
@@ -98,11 +97,10 @@ class _MapFn(_JobCodeFn):
     Beam batched DoFn), and single models from any other source (process).
     """
 
-    def __init__(self, job_class: type, params: Mapping[str, Any],
-                 store_url: str, keep_key: bool = False,
-                 job_id: str | None = None) -> None:
-        super().__init__(job_class, params, store_url, job_id,
-                         metrics.VALUES_EMITTED)
+    def __init__(self, spec: job_spec.JobSpec,
+                 keep_key: bool = False) -> None:
+        super().__init__(spec, metrics.VALUES_EMITTED)
+        self._map = spec.map_fn
         self._keep_key = keep_key
         # The watch is checked before each batch of models, and before each
         # model while maps are slow (see process_batch).
@@ -116,7 +114,7 @@ class _MapFn(_JobCodeFn):
         # deep runner error into this model's error.
         self._value_coder = coders.FastPrimitivesCoder()
         self._key_coder = self._value_coder.as_deterministic_coder(
-            '%s/Map' % self._job_class.__name__)
+            '%s/Map' % self._job_name)
 
     def start_bundle(self) -> None:
         super().start_bundle()
@@ -134,21 +132,21 @@ class _MapFn(_JobCodeFn):
         # This runs for every model, and its inner loop for every pair: the
         # common pair (a tuple of two values of _SIMPLE_TYPES) is checked
         # and output here, any other goes through _checked_pair. Inline,
-        # because a call per model was a sixth of this stage's time over
-        # small models. A cancel is checked for outside the try: it is not
+        # because a call per model is a large share of this stage's time
+        # over small models. A cancel is checked for outside the try: it is not
         # a model's error.
         watch = self._watch
         each_model_watch = None
         if watch is not None:
             watch.check()
-            # A check before each model is a clock read each, a seventh of
-            # this stage's time over small models: it is made only while a
+            # A check before each model is a clock read each, a large share
+            # of this stage's time over small models: it is made only while a
             # batch takes longer than the watch's interval, so a cancel
             # waits at most for the first batch of slow maps.
             if self._check_each_model:
                 each_model_watch = watch
             started = time.monotonic()
-        job_map = self._job_class.map
+        job_map = self._map
         checked_pair = self._checked_pair
         keep_key = self._keep_key
         simple = _SIMPLE_TYPES
@@ -193,7 +191,7 @@ class _MapFn(_JobCodeFn):
         """Appends the pairs the job's map yields for model to out (see
         _checked_pair); raises MapError for one that cannot cross the
         shuffle."""
-        results = self._job_class.map(model)
+        results = self._map(model)
         if results is None:
             return
         for item in results:
@@ -207,7 +205,7 @@ class _MapFn(_JobCodeFn):
         if type(item) is not tuple or len(item) != 2:
             raise MapError(
                 '%s.map(%s %r) yielded %s; map must yield (key, value) '
-                'pairs' % (self._job_class.__name__, model.kind(),
+                'pairs' % (self._job_name, model.kind(),
                            model.id, _short_repr(item)))
         key, value = item
         if type(key) not in _SIMPLE_TYPES and not _is_simple_tuple(key):
@@ -219,9 +217,9 @@ class _MapFn(_JobCodeFn):
     def _error(self, model: base_models.BaseModel,
                e: Exception) -> beam.pvalue.TaggedOutput:
         # Made here rather than by Beam's with_exception_handling(), whose
-        # wrapper cost about 4 us per model (its __getattribute__ runs on
-        # every attribute access), 7% of this job's time; and as a record,
-        # so that no step of its own describes it.
+        # wrapper's __getattribute__ runs on every attribute access of the
+        # DoFn, for every model; and as a record, so that no step of its
+        # own describes it.
         return beam.pvalue.TaggedOutput(self.ERRORS, errors.record_of(
             'map', model.kind(), model.id, e))
 
@@ -259,7 +257,7 @@ class _MapFn(_JobCodeFn):
                     'shuffle')
             raise MapError(
                 '%s.map(%s %r) yielded a %s %s of type %s; a %s needs %s: '
-                '%s' % (self._job_class.__name__, model.kind(), model.id,
+                '%s' % (self._job_name, model.kind(), model.id,
                         what, _short_repr(value), type(value).__name__, what,
                         need, e)) from e
 
@@ -275,10 +273,9 @@ class _ReduceFn(_JobCodeFn):
     model. Cancellation is checked before each key, outside the try.
     """
 
-    def __init__(self, job_class: type, params: Mapping[str, Any],
-                 store_url: str, job_id: str | None = None) -> None:
-        super().__init__(job_class, params, store_url, job_id,
-                         metrics.KEYS_REDUCED)
+    def __init__(self, spec: job_spec.JobSpec) -> None:
+        super().__init__(spec, metrics.KEYS_REDUCED)
+        self._reduce = spec.reduce_fn
 
     def process(self, group: tuple[Any, Iterable[Any]]) -> list[Any]:
         if self._watch is not None:
@@ -291,7 +288,7 @@ class _ReduceFn(_JobCodeFn):
             # The old framework handed reduce a list, so `yield (key,
             # values)` prints the values; a lazy Beam iterable would print
             # as an object.
-            results = self._job_class.reduce(key, list(values))
+            results = self._reduce(key, list(values))
             if results is None:
                 return []
             sort_key = output_order.sort_key(key)
@@ -299,7 +296,7 @@ class _ReduceFn(_JobCodeFn):
                     for index, value in enumerate(results)]
         except Exception as e:  # Whatever reduce raises: this key's error.
             return [beam.pvalue.TaggedOutput(self.ERRORS, errors.record_of(
-                'reduce', self._job_class.__name__, repr(key), e))]
+                'reduce', self._job_name, repr(key), e))]
 
 
 class MapModels(beam.PTransform):
@@ -311,11 +308,10 @@ class MapModels(beam.PTransform):
     own per pair.
     """
 
-    def __init__(self, job_class: type, params: Mapping[str, Any],
-                 store_url: str, keep_key: bool = False,
-                 job_id: str | None = None) -> None:
+    def __init__(self, spec: job_spec.JobSpec,
+                 keep_key: bool = False) -> None:
         super().__init__()
-        self._fn = _MapFn(job_class, params, store_url, keep_key, job_id)
+        self._fn = _MapFn(spec, keep_key)
 
     def expand(self, models: beam.PCollection
                ) -> tuple[beam.PCollection, beam.PCollection]:
@@ -329,10 +325,9 @@ class ReduceGroups(beam.PTransform):
     JobErrorRecords of the keys whose reduce failed); a line is the str() of
     a value the job's reduce yielded."""
 
-    def __init__(self, job_class: type, params: Mapping[str, Any],
-                 store_url: str, job_id: str | None = None) -> None:
+    def __init__(self, spec: job_spec.JobSpec) -> None:
         super().__init__()
-        self._fn = _ReduceFn(job_class, params, store_url, job_id)
+        self._fn = _ReduceFn(spec)
 
     def expand(self, groups: beam.PCollection
                ) -> tuple[beam.PCollection, beam.PCollection]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import os
-import sys
 import threading
 
 from beam_jobs import jobs
@@ -28,13 +27,11 @@ class NoteModel(base_models.BaseModel):
 # The steps CountByKindJob compiles to, in order.
 COUNT_BY_KIND_STEPS = [
     'CountByKindJob/ReadUserSettingsModel',
-    'CountByKindJob/WriteUserSettingsModelReadErrors',
     'CountByKindJob/ReadNoteModel',
-    'CountByKindJob/WriteNoteModelReadErrors',
     'CountByKindJob/FlattenModels', 'CountByKindJob/Map',
-    'CountByKindJob/WriteMapErrors', 'CountByKindJob/GroupByKey',
-    'CountByKindJob/Reduce', 'CountByKindJob/WriteReduceErrors',
-    'CountByKindJob/WriteOutput']
+    'CountByKindJob/GroupByKey', 'CountByKindJob/Reduce',
+    'CountByKindJob/WriteOutput', 'CountByKindJob/FlattenErrors',
+    'CountByKindJob/WriteErrors']
 
 
 class CountByKindJob(jobs.BaseMapReduceOneOffJobManager):
@@ -368,41 +365,6 @@ class WorkerPidJob(jobs.BaseMapReduceOneOffJobManager):
     @staticmethod
     def reduce(key, values):
         yield (key, len(values), len(set(values)))
-
-
-class WorkerEntryPointJob(jobs.BaseMapReduceOneOffJobManager):
-    """Names the module each mapping process was started with."""
-
-    @classmethod
-    def entity_classes_to_map_over(cls):
-        return [exp_models.ExplorationModel]
-
-    @staticmethod
-    def map(item):
-        main = sys.modules['__main__']
-        yield (getattr(main.__spec__, 'name', None), 1)
-
-    @staticmethod
-    def reduce(key, values):
-        yield (key, len(values))
-
-
-class SamplingPeriodJob(jobs.BaseMapReduceOneOffJobManager):
-    """Gives the sampling period of the state sampler of the bundles that
-    map its models."""
-
-    @classmethod
-    def entity_classes_to_map_over(cls):
-        return [exp_models.ExplorationModel]
-
-    @staticmethod
-    def map(item):
-        from apache_beam.runners.worker import statesampler
-        yield (statesampler.get_current_tracker().sampling_period_ms, 1)
-
-    @staticmethod
-    def reduce(key, values):
-        yield (key, len(values))
 
 
 class StuckMapJob(jobs.BaseMapReduceOneOffJobManager):

@@ -34,6 +34,10 @@ def _pipeline(args=()) -> test_pipeline.TestPipeline:
         options=pipeline_options.parse(list(args)))
 
 
+def _spec(job_class, store_url, params=None):
+    return job_contract.spec_of(job_class, None, store_url, 1, params)
+
+
 def _run(job_class, shard_count, pipeline_args=(), params=None):
     job_id = job_class.create_new(pipeline_args=list(pipeline_args))
     job_class.enqueue(job_id, additional_job_params=params,
@@ -53,8 +57,9 @@ def demo_store(store):
 
 def test_shipped_count_jobs_declare_a_combiner():
     for job_class in SHIPPED_JOBS_WITH_COMBINERS:
-        assert combiners.has_combiner(job_class), job_class.__name__
         job_contract.check_job_class(job_class)
+        assert _spec(job_class, 'unused.sqlite3').combine_fn is not None, (
+            job_class.__name__)
 
 
 @pytest.mark.parametrize('job_class', SHIPPED_JOBS_WITH_COMBINERS,
@@ -93,9 +98,8 @@ def test_the_compiled_pipeline_combines_only_when_asked(store):
         pipeline = beam.Pipeline(
             runner=pipeline_options.local_runner(),
             options=pipeline_options.parse(args))
-        compiler.compile_job(pipeline, compiler.JobSpec(
-            job_class=user_jobs_one_off.EmailDomainCountOneOffJob,
-            job_id='j1', store_url=store.url, shard_count=2))
+        compiler.compile_job(pipeline, job_contract.spec_of(
+            user_jobs_one_off.EmailDomainCountOneOffJob, 'j1', store.url, 2))
         return [t.full_label.split('/', 1)[1] for t in
                 pipeline.transforms_stack[0].parts[0].parts]
 
@@ -110,22 +114,20 @@ def test_the_compiled_pipeline_combines_only_when_asked(store):
 
 
 def test_job_without_combiner_ignores_the_option(store):
-    assert not combiners.has_combiner(sample_jobs.ShardedJob)
-    assert not compiler.use_combiner(
-        sample_jobs.ShardedJob, pipeline_options.parse([]))
-    assert compiler.use_combiner(
-        user_jobs_one_off.EmailDomainCountOneOffJob,
-        pipeline_options.parse([]))
-    assert not compiler.use_combiner(
-        user_jobs_one_off.EmailDomainCountOneOffJob,
-        pipeline_options.parse(['--disable_combiner']))
+    plain = _spec(sample_jobs.ShardedJob, store.url)
+    counting = _spec(user_jobs_one_off.EmailDomainCountOneOffJob, store.url)
+    assert plain.combine_fn is None
+    assert not compiler.uses_combiner(plain, pipeline_options.parse([]))
+    assert compiler.uses_combiner(counting, pipeline_options.parse([]))
+    assert not compiler.uses_combiner(
+        counting, pipeline_options.parse(['--disable_combiner']))
 
 
 def test_combine_pairs_gives_each_key_its_combined_values(store):
     pairs = [('a', 1)] * 700 + [('b', 2)] * 3 + [('c', 5)]
     with _pipeline() as p:
-        combined = (p | beam.Create(pairs) | combiners.CombinePairs(
-            user_jobs_one_off.EmailDomainCountOneOffJob, {})
+        combined = (p | beam.Create(pairs) | combiners.CombinePairs(_spec(
+            user_jobs_one_off.EmailDomainCountOneOffJob, store.url))
             | beam.MapTuple(lambda key, values: (key, sum(values))))
         assert_that(combined, equal_to([('a', 700), ('b', 6), ('c', 5)]))
 
@@ -136,8 +138,8 @@ def test_combine_that_keeps_every_value_still_gives_reduce_all_of_them(
     # combine that does not shrink its input must lose nothing.
     pairs = [('k', 'v%04d' % n) for n in range(1000)]
     with _pipeline() as p:
-        combined = (p | beam.Create(pairs) | combiners.CombinePairs(
-            sample_jobs.KeepAllCombineJob, {'label': 'L'})
+        combined = (p | beam.Create(pairs) | combiners.CombinePairs(_spec(
+            sample_jobs.KeepAllCombineJob, store.url, {'label': 'L'}))
             | beam.MapTuple(lambda key, values: (key, sorted(values))))
         assert_that(combined, equal_to(
             [('k', sorted('L' + v for _, v in pairs))]))
@@ -162,8 +164,9 @@ def test_a_key_whose_combine_raises_is_an_error_and_gets_no_reduce(store):
     job_class = sample_jobs.FailingCombineJob
     with _pipeline() as p:
         groups = (p | beam.Create(pairs) | combiners.CombinePairs(
-            job_class, {}, keyed_pairs=True))
-        rows, errors = groups | stages.ReduceGroups(job_class, {}, store.url)
+            _spec(job_class, store.url), keyed_pairs=True))
+        rows, errors = groups | stages.ReduceGroups(
+            _spec(job_class, store.url))
         assert_that(rows, equal_to([
             ('31', 0, "('1', 5)"), ('37', 0, "('7', 1)")]))
         assert_that(errors | beam.Map(lambda e: e[:5]), equal_to([(
@@ -172,7 +175,8 @@ def test_a_key_whose_combine_raises_is_an_error_and_gets_no_reduce(store):
 
 
 @pytest.mark.parametrize('pipeline_args', [
-    [], pipeline_options.with_local_workers([], 2)], ids=['1', '2-workers'])
+    [], ['--direct_running_mode=multi_processing', '--direct_num_workers=2']],
+    ids=['1', '2-workers'])
 def test_a_run_whose_combine_raises_completes_with_the_keys_error(
         store, pipeline_args):
     exp_models.ExplorationModel.put_multi([

@@ -11,7 +11,6 @@ import tarfile
 import pytest
 
 import run_pipeline
-from beam_jobs import dataflow_launcher
 from beam_jobs import exp_jobs_one_off
 from beam_jobs import job_runs
 from beam_jobs import launcher
@@ -96,7 +95,7 @@ def test_dataflow_states_map_onto_run_states(state, run_state):
     ('new', 'canceled', ['queued', 'canceled']),
 ])
 def test_transitions_follow_the_run_state_machine(current, target, moves):
-    assert dataflow.transitions_to(current, target) == moves
+    assert job_runs.transitions_to(current, target) == moves
     state = current
     for move in moves:
         assert move in job_runs.VALID_TRANSITIONS[state]
@@ -126,12 +125,12 @@ def test_refresh_moves_a_queued_run_to_completed_with_its_output(
     run = _submitted_run(exp_jobs_one_off.InteractionAuditOneOffJob,
                          state='queued')
     store.write_output(run.job_id, [("'k'", 0, 'line')])
-    refreshed = dataflow_launcher.refresh(run)
+    refreshed = launcher.refresh(run)
     assert asked == [(DATAFLOW_ARGS, '2026-df-17')]
     assert refreshed.state == 'completed' and refreshed.output_lines == 1
     assert refreshed.time_started_msec and refreshed.time_finished_msec
     # A finished run is never asked about again.
-    assert dataflow_launcher.refresh(refreshed).state == 'completed'
+    assert launcher.refresh(refreshed).state == 'completed'
     assert len(asked) == 1
 
 
@@ -140,7 +139,7 @@ def test_refresh_of_a_failed_dataflow_job_keeps_no_output(store, monkeypatch):
                         lambda args, job_id: 'FAILED')
     run = _submitted_run(exp_jobs_one_off.InteractionAuditOneOffJob)
     store.write_output(run.job_id, [("'k'", 0, 'partial')])
-    refreshed = dataflow_launcher.refresh(run)
+    refreshed = launcher.refresh(run)
     assert refreshed.state == 'failed'
     assert '2026-df-17' in refreshed.error and 'FAILED' in refreshed.error
     assert store.count_output(run.job_id) == 0
@@ -240,13 +239,12 @@ def test_dry_run_command_prints_the_job_that_would_be_submitted(
         'num_splits': 64}]
     assert summary['steps'] == [
         'InteractionAuditOneOffJob/ReadExplorationModel',
-        'InteractionAuditOneOffJob/WriteExplorationModelReadErrors',
         'InteractionAuditOneOffJob/Map',
-        'InteractionAuditOneOffJob/WriteMapErrors',
         'InteractionAuditOneOffJob/GroupByKey',
         'InteractionAuditOneOffJob/Reduce',
-        'InteractionAuditOneOffJob/WriteReduceErrors',
-        'InteractionAuditOneOffJob/WriteOutput']
+        'InteractionAuditOneOffJob/WriteOutput',
+        'InteractionAuditOneOffJob/FlattenErrors',
+        'InteractionAuditOneOffJob/WriteErrors']
     assert summary['options']['setup_file'] == dataflow.SETUP_FILE
     assert summary['options']['region'] == 'europe-west1'
     assert summary['options']['save_main_session'] is False

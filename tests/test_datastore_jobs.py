@@ -11,6 +11,7 @@ from apache_beam.io.gcp.datastore.v1new import query_splitter
 
 from beam_jobs import demo_data
 from beam_jobs import exp_jobs_one_off
+from beam_jobs import job_contract
 from beam_jobs import jobs
 from beam_jobs import user_jobs_one_off
 from models import datastore_store
@@ -95,9 +96,8 @@ def test_shard_count_reaches_the_datastore_read(datastore_url):
     demo_data.seed(0, 200, seed=SEED)
     job_class = user_jobs_one_off.EmailDomainCountOneOffJob
     pipeline = beam.Pipeline()
-    compiler.compile_job(pipeline, compiler.JobSpec(
-        job_class=job_class, job_id='graph-only', store_url=datastore_url,
-        shard_count=7))
+    compiler.compile_job(pipeline, job_contract.spec_of(
+        job_class, 'graph-only', datastore_url, 7))
     reads = []
 
     class Visitor(beam.pipeline.PipelineVisitor):

@@ -3,15 +3,12 @@ get_status_code, get_output, on a real store."""
 
 from __future__ import annotations
 
-import copy
 import os
-import pickle
 import subprocess
 import sys
 import tempfile
 
 import pytest
-from apache_beam.options import pipeline_options as beam_options
 
 from beam_jobs import exp_jobs_one_off
 from beam_jobs import job_runs
@@ -288,32 +285,6 @@ def test_unknown_pipeline_option_is_refused_with_a_suggestion():
                        match='unknown pipeline option --direct_num_worker; '
                        'did you mean --direct_num_workers'):
         pipeline_options.parse(['--direct_num_worker=2'])
-
-
-def test_run_options_make_each_view_once_and_views_share_values():
-    options = pipeline_options.parse(['--direct_num_workers=3'])
-    direct = options.view_as(beam_options.DirectOptions)
-    assert options.view_as(beam_options.DirectOptions) is direct
-    assert direct.direct_num_workers == 3
-    # A change through a view made earlier is seen by every view and by
-    # the options, and a view made later sees the changes made before.
-    options.view_as(beam_options.StandardOptions).runner = 'FnApiRunner'
-    direct.direct_num_workers = 2
-    assert options.view_as(beam_options.StandardOptions).runner == (
-        'FnApiRunner')
-    assert options.get_all_options()['direct_num_workers'] == 2
-    assert options.view_as(beam_options.DebugOptions).experiments is None
-
-
-@pytest.mark.parametrize('copy_of', [
-    copy.deepcopy, lambda options: pickle.loads(pickle.dumps(options))])
-def test_a_copy_of_run_options_has_its_own_views_and_values(copy_of):
-    options = pipeline_options.parse(['--direct_num_workers=3'])
-    options.view_as(beam_options.DirectOptions)
-    copied = copy_of(options)
-    copied.view_as(beam_options.DirectOptions).direct_num_workers = 2
-    assert copied.view_as(beam_options.DirectOptions).direct_num_workers == 2
-    assert options.view_as(beam_options.DirectOptions).direct_num_workers == 3
 
 
 @pytest.mark.parametrize('name', ['DirectRunner', 'FnApiRunner', None])

@@ -12,19 +12,25 @@ from apache_beam.testing.util import assert_that
 from apache_beam.testing.util import equal_to
 
 from beam_jobs import exp_jobs_one_off
+from beam_jobs import job_contract
 from models import exp_models
 from models import storage
 from pipelines import compiler
 from pipelines import model_batches
-from pipelines import model_io
 from pipelines import options as pipeline_options
 from pipelines import run_control
+from pipelines import sqlite_io
 from pipelines import stages
 from tests import sample_jobs
 
 
 def _pipeline() -> test_pipeline.TestPipeline:
     return test_pipeline.TestPipeline(runner=pipeline_options.local_runner())
+
+
+def _spec(job_class: type, store_url: str, params: dict | None = None,
+          job_id: str | None = None) -> compiler.JobSpec:
+    return job_contract.spec_of(job_class, job_id, store_url, 1, params)
 
 
 def _put_explorations(count: int, deleted: frozenset[int] = frozenset()
@@ -43,7 +49,7 @@ def _put_explorations(count: int, deleted: frozenset[int] = frozenset()
 def test_split_key_ranges_gives_exactly_num_splits_covering_ranges(
         store, count, splits):
     ids = _put_explorations(count)
-    ranges = model_io.split_key_ranges(store, 'ExplorationModel', splits)
+    ranges = sqlite_io.split_key_ranges(store, 'ExplorationModel', splits)
     assert len(ranges) == splits
     covered = [i for r in ranges if not (r.start == r.end and r.start)
                for i, _ in store.scan(r.kind, r.start, r.end)]
@@ -54,7 +60,7 @@ def test_split_key_ranges_gives_exactly_num_splits_covering_ranges(
 def test_read_models_reads_every_model_once(store, splits):
     ids = _put_explorations(40, deleted=frozenset({3}))
     with _pipeline() as p:
-        models, errors = p | model_io.ReadModels(
+        models, errors = p | sqlite_io.ReadModels(
             exp_models.ExplorationModel, store.url, splits)
         read = models | beam.Map(lambda m: (m.id, m.deleted))
         assert_that(read, equal_to([(i, i == 'exp-003') for i in ids]))
@@ -69,7 +75,7 @@ def test_read_models_sends_bad_rows_to_errors_and_reads_the_rest(store):
         conn.execute("UPDATE models SET data = '{broken' WHERE id = ?",
                      ('exp-004',))
     with _pipeline() as p:
-        models, errors = p | model_io.ReadModels(
+        models, errors = p | sqlite_io.ReadModels(
             exp_models.ExplorationModel, store.url, 2)
         assert_that(models | beam.Map(lambda m: m.id), equal_to(
             [i for i in ids if i not in ('exp-002', 'exp-004')]))
@@ -92,10 +98,10 @@ class _BatchSizesFn(beam.DoFn):
 
 
 def test_read_hands_models_on_in_batches(store, monkeypatch):
-    monkeypatch.setattr(model_io, 'MODEL_BATCH_SIZE', 4)
+    monkeypatch.setattr(sqlite_io, 'MODEL_BATCH_SIZE', 4)
     _put_explorations(11)
     with _pipeline() as p:
-        models, _ = p | model_io.ReadModels(
+        models, _ = p | sqlite_io.ReadModels(
             exp_models.ExplorationModel, store.url, 1)
         sizes = models | beam.ParDo(_BatchSizesFn())
         assert_that(sizes, equal_to([4, 4, 3]))
@@ -105,9 +111,9 @@ def test_a_batch_of_models_ends_at_its_stored_size_limit(store, monkeypatch):
     # Large models are handed on a few at a time (see MODEL_BATCH_BYTES).
     _put_explorations(5)
     size = len(next(store.scan('ExplorationModel'))[1])
-    monkeypatch.setattr(model_io, 'MODEL_BATCH_BYTES', 2 * size)
+    monkeypatch.setattr(sqlite_io, 'MODEL_BATCH_BYTES', 2 * size)
     with _pipeline() as p:
-        models, _ = p | model_io.ReadModels(
+        models, _ = p | sqlite_io.ReadModels(
             exp_models.ExplorationModel, store.url, 1)
         sizes = models | beam.ParDo(_BatchSizesFn())
         assert_that(sizes, equal_to([2, 2, 1]))
@@ -119,7 +125,7 @@ def test_the_read_lets_go_of_a_batch_before_it_reads_the_next(
     # one: the read empties each batch once it has been handed on, so that
     # its models are freed while they are still in the CPU's caches, and a
     # run holds one batch of models at a time, not two.
-    monkeypatch.setattr(model_io, 'MODEL_BATCH_SIZE', 3)
+    monkeypatch.setattr(sqlite_io, 'MODEL_BATCH_SIZE', 3)
     _put_explorations(9)
     built: list[weakref.ref] = []
     alive_when_built: list[int] = []
@@ -134,7 +140,7 @@ def test_the_read_lets_go_of_a_batch_before_it_reads_the_next(
     monkeypatch.setattr(exp_models.ExplorationModel, 'from_stored',
                         classmethod(counting_from_stored))
     with _pipeline() as p:
-        models, _ = p | model_io.ReadModels(
+        models, _ = p | sqlite_io.ReadModels(
             exp_models.ExplorationModel, store.url, 1)
         sizes = models | beam.ParDo(_BatchSizesFn())
         assert_that(sizes, equal_to([3, 3, 3]))
@@ -166,7 +172,7 @@ def test_a_canceled_read_stops_in_a_range_of_bad_rows(store):
     store.insert_run({'job_id': 'j1', 'job_type': 'T', 'state': 'canceled'})
     with pytest.raises(Exception, match='job j1 was canceled'):
         with _pipeline() as p:
-            _ = p | model_io.ReadModels(
+            _ = p | sqlite_io.ReadModels(
                 exp_models.ExplorationModel, store.url, 1, job_id='j1')
 
 
@@ -174,12 +180,12 @@ def test_the_read_adds_the_models_it_read_to_a_started_runs_progress(
         store, monkeypatch):
     # Every check reads the run (no interval), so each batch is reported.
     monkeypatch.setattr(run_control, 'CHECK_INTERVAL_SECONDS', 0)
-    monkeypatch.setattr(model_io, 'MODEL_BATCH_SIZE', 2)
+    monkeypatch.setattr(sqlite_io, 'MODEL_BATCH_SIZE', 2)
     _put_explorations(5)
     store.insert_run({'job_id': 'j1', 'job_type': 'T', 'state': 'started',
                       'models_read': None})
     with _pipeline() as p:
-        _ = p | model_io.ReadModels(
+        _ = p | sqlite_io.ReadModels(
             exp_models.ExplorationModel, store.url, 1, job_id='j1')
     assert store.get_run('j1')['models_read'] == 5
 
@@ -198,8 +204,8 @@ def test_map_stage_yields_the_jobs_pairs(store):
             'A': {'interaction': {'id': 'TextInput'}},
             'B': {'interaction': {'id': 'Continue'}}}})]
     with _pipeline() as p:
-        pairs, _ = (p | beam.Create(models) | stages.MapModels(
-            exp_jobs_one_off.InteractionAuditOneOffJob, {}, store.url))
+        pairs, _ = (p | beam.Create(models) | stages.MapModels(_spec(
+            exp_jobs_one_off.InteractionAuditOneOffJob, store.url)))
         assert_that(pairs, equal_to(
             [('TextInput', 'e1 A'), ('Continue', 'e1 B')]))
 
@@ -207,16 +213,16 @@ def test_map_stage_yields_the_jobs_pairs(store):
 def test_map_stage_makes_params_readable_in_map(store):
     models = [exp_models.ExplorationModel(id='e1', init_state_name='A')]
     with _pipeline() as p:
-        pairs, _ = (p | beam.Create(models) | stages.MapModels(
-            sample_jobs.ParamJob, {'label': 'L'}, store.url))
+        pairs, _ = (p | beam.Create(models) | stages.MapModels(_spec(
+            sample_jobs.ParamJob, store.url, {'label': 'L'})))
         assert_that(pairs, equal_to([('L', 'e1')]))
 
 
 def test_map_stage_sends_values_that_are_not_pairs_to_errors(store):
     models = [exp_models.ExplorationModel(id='e1', init_state_name='A')]
     with _pipeline() as p:
-        pairs, errors = (p | beam.Create(models) | stages.MapModels(
-            sample_jobs.NotAPairJob, {}, store.url))
+        pairs, errors = (p | beam.Create(models) | stages.MapModels(_spec(
+            sample_jobs.NotAPairJob, store.url)))
         assert_that(pairs, equal_to([]))
         assert_that(errors | beam.Map(lambda e: e[:5]), equal_to([(
             'map', 'ExplorationModel', 'e1', 'MapError',
@@ -227,10 +233,10 @@ def test_map_stage_sends_values_that_are_not_pairs_to_errors(store):
 def test_map_stage_sends_none_of_a_models_pairs_if_one_is_bad(store):
     _put_explorations(3)
     with _pipeline() as p:
-        models, _ = p | model_io.ReadModels(
+        models, _ = p | sqlite_io.ReadModels(
             exp_models.ExplorationModel, store.url, 1)
-        pairs, errors = models | stages.MapModels(
-            sample_jobs.PairThenNotAPairJob, {}, store.url)
+        pairs, errors = models | stages.MapModels(_spec(
+            sample_jobs.PairThenNotAPairJob, store.url))
         assert_that(pairs, equal_to([('exp-000', 1), ('exp-002', 1)]))
         assert_that(errors | beam.Map(lambda e: (e.entity, e.error_type)),
                     equal_to([('exp-001', 'MapError')]), label='Errors')
@@ -255,7 +261,7 @@ def test_map_checks_for_a_cancel_before_each_model_of_a_first_batch(store):
     store.insert_run({'job_id': 'j1', 'job_type': 'T', 'state': 'started'})
     models = [exp_models.ExplorationModel(id='e%d' % i, init_state_name='A')
               for i in range(4)]
-    fn = stages._MapFn(_CancelsAtE1Job, {}, store.url, job_id='j1')
+    fn = stages._MapFn(_spec(_CancelsAtE1Job, store.url, job_id='j1'))
     fn._watch = run_control.RunWatch(store.url, 'j1', interval=0)
     fn.setup()
     fn.start_bundle()
@@ -269,9 +275,8 @@ def test_reduce_stage_gives_values_as_a_list_and_stringifies_output(store):
     groups = [('TextInput', iter(['e1 A', 'e2 A'])), ('Continue', ['e1 B'])]
     with _pipeline() as p:
         rows, _ = (p | beam.Create(groups, reshuffle=False)
-                   | stages.ReduceGroups(
-                       exp_jobs_one_off.InteractionAuditOneOffJob, {},
-                       store.url))
+                   | stages.ReduceGroups(_spec(
+            exp_jobs_one_off.InteractionAuditOneOffJob, store.url)))
         assert_that(rows, equal_to([
             ('3TextInput', 0, "('TextInput', ['e1 A', 'e2 A'])"),
             ('3Continue', 0, "('Continue', ['e1 B'])")]))
@@ -282,8 +287,8 @@ def test_reduce_stage_sends_a_failing_keys_lines_to_errors_not_output(
     groups = [('1', ['e1']), ('3', ['e3', 'f3'])]
     with _pipeline() as p:
         rows, errors = (p | beam.Create(groups, reshuffle=False)
-                        | stages.ReduceGroups(
-                            sample_jobs.FailingReduceJob, {}, store.url))
+                        | stages.ReduceGroups(_spec(
+            sample_jobs.FailingReduceJob, store.url)))
         assert_that(rows, equal_to([('31', 0, "('1', 1)")]))
         assert_that(errors | beam.Map(lambda e: e[:5]), equal_to([(
             'reduce', 'FailingReduceJob', "'3'", 'KeyError',
@@ -295,24 +300,22 @@ def test_a_canceled_reduce_stops_the_pipeline_instead_of_erring(store):
     with pytest.raises(Exception, match='job j1 was canceled'):
         with _pipeline() as p:
             _ = (p | beam.Create([('k', [1])], reshuffle=False)
-                 | stages.ReduceGroups(
-                     exp_jobs_one_off.InteractionAuditOneOffJob, {},
-                     store.url, job_id='j1'))
+                 | stages.ReduceGroups(_spec(
+            exp_jobs_one_off.InteractionAuditOneOffJob, store.url, job_id='j1')))
 
 
 def test_write_job_output_stores_rows(store):
     rows = [("'k%d'" % (n % 3), n, 'line %d' % n) for n in range(1200)]
     with _pipeline() as p:
-        _ = p | beam.Create(rows) | model_io.WriteJobOutput(store.url, 'j1')
+        _ = p | beam.Create(rows) | sqlite_io.WriteJobOutput(store.url, 'j1')
     assert store.count_output('j1') == 1200
     assert sorted(store.read_output('j1')) == sorted(r[2] for r in rows)
 
 
 def test_compiled_job_step_labels_carry_the_job_name(store):
     pipeline = beam.Pipeline(runner=pipeline_options.local_runner())
-    compiler.compile_job(pipeline, compiler.JobSpec(
-        job_class=sample_jobs.CountByKindJob, job_id='j1',
-        store_url=store.url, shard_count=2))
+    compiler.compile_job(pipeline, job_contract.spec_of(
+        sample_jobs.CountByKindJob, 'j1', store.url, 2))
     labels = [t.full_label for t in
               pipeline.transforms_stack[0].parts[0].parts]
     assert labels == sample_jobs.COUNT_BY_KIND_STEPS

@@ -52,19 +52,6 @@ def test_split_points_cut_a_kind_into_even_sorted_ranges(store, count, splits):
         assert max(sizes) - min(sizes) <= 1
 
 
-def test_mean_stored_size_is_that_of_the_first_models_json_in_bytes(store):
-    store.put('K', [('a', {'s': 'x' * 10}), ('b', {'s': 'é' * 30}),
-                    ('c', {'s': 'y' * 1000})])
-    stored = [payload for _, payload in store.scan('K')]
-    assert store.mean_stored_size('K', 2) == sum(
-        len(p.encode('utf-8')) for p in stored[:2]) / 2
-    # The same as the scan every store can do, which it stands in for.
-    for sample in (1, 2, 3, 10):
-        assert store.mean_stored_size('K', sample) == (
-            storage.ModelStore.mean_stored_size(store, 'K', sample))
-    assert store.mean_stored_size('Other', 10) is None
-
-
 def test_split_points_of_an_empty_kind(store):
     assert store.split_points('Nothing', 8) == []
 

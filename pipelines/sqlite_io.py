@@ -1,4 +1,5 @@
-"""Beam I/O over a model store: reading models by key range, and writing a
+"""Beam I/O over the embedded SQLite store (and any store that reads by id
+ranges): reading models by key range, split at the source, and writing a
 run's output lines."""
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from pipelines import run_control
 OUTPUT_BATCH_SIZE = 500
 # A batch of models handed from the read to the map stage ends at this many
 # models or this much stored JSON, whichever comes first. Small, because
-# the models of a batch are alive together: a batch of 64 explorations
-# (about 240 KB) outlived Python's young garbage collections, and the full
-# collections that followed made a run 4x slower.
+# the models of a batch are alive together: a batch that outlives Python's
+# young garbage collections makes the full collections that follow walk
+# it, which slows a run severalfold.
 MODEL_BATCH_SIZE = 64
 MODEL_BATCH_BYTES = 16_384
 
@@ -145,28 +146,11 @@ class _ReadKeyRangeFn(beam.DoFn):
         yield batch
         # Handed on: Beam has run the stage's steps on it, but holds it
         # until the next yield. Freed now, its models are still in the
-        # CPU's caches (freed after the next batch was read, a count over
-        # explorations missed the L2 cache 1.5 x as often, in cachegrind's
-        # simulation).
+        # CPU's caches; freed after the next batch is read, they are not.
         batch.clear()
 
 
-class ModelRead(beam.PTransform):
-    """What a read of every model of one class from a store is built from;
-    each store's read transform expands it its own way into
-    (models, errors)."""
-
-    def __init__(self, model_class: type[base_models.BaseModel],
-                 store_url: str, num_splits: int,
-                 job_id: str | None = None) -> None:
-        super().__init__()
-        self._model_class = model_class
-        self._store_url = storage.normalize_store_url(store_url)
-        self._num_splits = num_splits
-        self._job_id = job_id
-
-
-class ReadModels(ModelRead):
+class ReadModels(beam.PTransform):
     """Reads every model of one class from a store, in num_splits parts.
 
     Returns (models, errors): errors are JobErrorRecords for rows that are
@@ -179,6 +163,15 @@ class ReadModels(ModelRead):
     a run that is one bundle in one process skips that step.
     """
 
+    def __init__(self, model_class: type[base_models.BaseModel],
+                 store_url: str, num_splits: int,
+                 job_id: str | None = None) -> None:
+        super().__init__()
+        self._model_class = model_class
+        self._store_url = storage.normalize_store_url(store_url)
+        self._num_splits = num_splits
+        self._job_id = job_id
+
     def expand(self, pbegin: beam.pvalue.PBegin
                ) -> tuple[beam.PCollection, beam.PCollection]:
         ranges = (
@@ -187,8 +180,7 @@ class ReadModels(ModelRead):
             | 'SplitKeyRanges' >> beam.ParDo(
                 _SplitKindFn(self._store_url, self._num_splits)))
         if not pipeline_options.runs_in_one_bundle(pbegin.pipeline.options):
-            # In one bundle the Reshuffle would only add a stage: 40 ms of
-            # a 10,000-model run.
+            # In one bundle the Reshuffle would only add a stage.
             ranges = ranges | 'ReshuffleRanges' >> beam.Reshuffle()
         read = (
             ranges
@@ -226,22 +218,18 @@ class WriteJobOutput(beam.PTransform):
             _WriteOutputFn(self._store_url, self._job_id))
 
 
-def read_models(model_class: type[base_models.BaseModel], store_url: str,
-                num_splits: int, job_id: str | None = None) -> ModelRead:
-    """The read of every model of model_class from the store at store_url,
-    giving (models, errors): Beam's Datastore connector for datastore://
-    stores, else ReadModels."""
-    if store_url.startswith('datastore://'):
-        from pipelines import datastore_io
-        return datastore_io.ReadDatastoreModels(
-            model_class, store_url, num_splits, job_id)
-    return ReadModels(model_class, store_url, num_splits, job_id)
+class SqliteIO:
+    """The Beam reads and writes of a SQLite store (see pipelines.store_io).
+    """
 
+    def __init__(self, store_url: str) -> None:
+        self._store_url = storage.normalize_store_url(store_url)
 
-def write_output(store_url: str, job_id: str) -> beam.PTransform:
-    """The sink of a run's output rows: WriteToDatastore for datastore://
-    stores, else WriteJobOutput."""
-    if store_url.startswith('datastore://'):
-        from pipelines import datastore_io
-        return datastore_io.WriteDatastoreOutput(store_url, job_id)
-    return WriteJobOutput(store_url, job_id)
+    def read_models(self, model_class: type[base_models.BaseModel],
+                    num_splits: int, job_id: str | None) -> ReadModels:
+        """Every model of model_class, as (models, errors)."""
+        return ReadModels(model_class, self._store_url, num_splits, job_id)
+
+    def write_output(self, job_id: str) -> WriteJobOutput:
+        """The sink of a run's output rows."""
+        return WriteJobOutput(self._store_url, job_id)
