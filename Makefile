@@ -47,11 +47,13 @@ dataflow-dry-run: $(INSTALLED)
 	  $(BIN)/python run_pipeline.py --store $(DATASTORE_STORE) \
 	    run InteractionAuditOneOffJob $(DATAFLOW_OPTIONS) --dry_run=True
 
-# The benchmark has a virtualenv of its own, with mrjob, orjson and psutil
-# (the 'bench' extra) and without the gcp extra: a local install, as a user
-# who does not run on Google Cloud has it. With the Google Cloud clients
-# installed, Beam loads them on every import, which costs each local worker
-# process about 0.6 s more to start.
+# The benchmark (docs/benchmarks.md) has a virtualenv of its own, with
+# mrjob, orjson and psutil (the 'bench' extra) and without the gcp extra: a
+# local install, as a user who does not run on Google Cloud has it (with
+# the Google Cloud clients installed, every import of Beam loads them).
+# make bench BENCH_ARGS=--quick runs N = 10,000 only; BENCH_ARGS takes any
+# option of python -m benchmarks.run (--sizes, --variants, --baseline,
+# --save-baseline, ...).
 $(BENCH_INSTALLED): setup.py Makefile
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip

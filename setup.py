@@ -20,8 +20,8 @@ setuptools.setup(
     install_requires=['apache-beam==%s' % BEAM_VERSION, 'msgspec==0.22.0'],
     extras_require={
         'test': ['pytest==9.2.0'],
-        # Only for `make bench`: the mrjob baseline, the decoder of the
-        # hand-written baselines, and process-tree RSS.
+        # Only for `make bench`: mrjob, the decoder of the
+        # hand-written pipelines, and process-tree RSS.
         'bench': ['mrjob==0.7.4', 'orjson==3.13.0', 'psutil==7.2.2'],
         'gcp': ['apache-beam[gcp]==%s' % BEAM_VERSION],
     },

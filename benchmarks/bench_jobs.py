@@ -7,7 +7,7 @@ from beam_jobs import jobs
 from models import exp_models
 
 # Iterations of the busy loop: about 50 microseconds of CPU per model on
-# the machine the README's figures come from.
+# the benchmark's 2-core machine, enough for the map to dominate a run.
 BUSY_LOOP_ITERATIONS = 950
 
 
@@ -65,8 +65,8 @@ class StateCountOneOffJob(jobs.BaseMapReduceOneOffJobManager):
         yield '%s: %d' % (key, sum(values))
 
 
-# Jobs of shapes the benchmark's own jobs do not have, written after the
-# framework was tuned on those (python -m benchmarks.run --other-jobs).
+# Jobs of shapes the benchmark's own jobs do not have, which the framework
+# was not tuned on (python -m benchmarks.run --other-jobs).
 class TagCountOneOffJob(jobs.BaseMapReduceOneOffJobManager):
     """How many live explorations carry each tag: 0-3 pairs per model, a
     combiner, 14 keys over the demo data."""

@@ -1,5 +1,5 @@
-"""What the compiled jobs are compared with, over the same rows: the same
-pipelines written by hand in Beam, and a plain Python loop.
+"""The jobs written by hand, which the compiled jobs are compared with over
+the same rows: Beam pipelines, and a plain Python loop.
 
 The hand-written pipelines are what a Beam expert would write for these
 jobs: split the kind into key ranges in the launcher, reshuffle only the
@@ -113,7 +113,7 @@ def username_length_map(model_id: str, data: dict
 
 
 class Job(NamedTuple):
-    """A job as the baselines run it: the kind it reads, its map on
+    """A job as this module runs it: the kind it reads, its map on
     (id, decoded row) and its reduce."""
 
     kind: str
@@ -312,11 +312,10 @@ def hand_written(store_path: str, job: str, job_id: str, num_splits: int,
     """
     ranges = _key_ranges(storage.get_store(store_path), JOBS[job].kind,
                          num_splits)
-    # Beam's own options, as an expert's script makes them: the
-    # framework's (pipelines.options.RunOptions) make each view once.
+    # Beam's own options and runner, as an expert's script uses them, not
+    # the framework's. The runner is named: the DirectRunner would first
+    # try to download a Prism binary, which fails offline.
     options = PipelineOptions(pipeline_args)
-    # Beam's own runner, not the framework's LocalRunner: an expert's
-    # workers are started and stopped as Beam does it.
     with beam.Pipeline(runner=fn_runner.FnApiRunner(), options=options) as p:
         # Create reshuffles its elements itself (Beam's MaybeReshuffle, for
         # more than one): a Reshuffle after it would be a second shuffle.
