@@ -84,6 +84,20 @@ def test_a_run_uses_worker_processes_only_when_asked(store, args, workers):
     assert run.pipeline_args == args  # What the user asked for, unchanged.
 
 
+def test_a_run_on_workers_shows_no_warnings_that_do_not_apply(
+        store, capfd, caplog):
+    _put_explorations(20)
+    assert _run(sample_jobs.WorkerPidJob, MULTI_PROCESSING, 4) == [
+        "('pid', 20, 2)"]
+    # Neither a worker (its stderr) nor the runner (relaying the workers'
+    # logs) shows warnings that are false for a local run.
+    err = capfd.readouterr().err
+    logged = '\n'.join(record.getMessage() for record in caplog.records)
+    for false_warning in ('semi_persistent_directory', 'apitools not found'):
+        assert false_warning not in err
+        assert false_warning not in logged
+
+
 _RUN_STUCK_JOB = '''
 import signal, sys, threading
 # Ctrl-C as a terminal's foreground job gets it: a shell that runs the test
