@@ -24,6 +24,7 @@ from models import datastore_store
 from models import storage
 from pipelines import errors
 from pipelines import metrics
+from pipelines import model_read
 from pipelines import run_control
 
 # Beam's Query hands its filters to google-cloud-datastore positionally,
@@ -71,19 +72,10 @@ def _entity_error(bad: tuple[types.Entity, errors.ErrorInfo]
         str(entity.key.path_elements[-1]), *errors.describe(info))
 
 
-class ReadDatastoreModels(beam.PTransform):
+class ReadDatastoreModels(model_read.ModelRead):
     """Reads every model of one class from a Datastore store, the query
     split num_splits ways. Gives (models, errors), as the SQLite read does:
     entities that are not valid models become error records."""
-
-    def __init__(self, model_class: type[base_models.BaseModel],
-                 store_url: str, num_splits: int,
-                 job_id: str | None = None) -> None:
-        super().__init__()
-        self._model_class = model_class
-        self._store_url = storage.normalize_store_url(store_url)
-        self._num_splits = num_splits
-        self._job_id = job_id
 
     def expand(self, pbegin: beam.pvalue.PBegin
                ) -> tuple[beam.PCollection, beam.PCollection]:

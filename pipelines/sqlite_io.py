@@ -14,6 +14,7 @@ from pipelines import batched_write
 from pipelines import errors
 from pipelines import metrics
 from pipelines import model_batches
+from pipelines import model_read
 from pipelines import options as pipeline_options
 from pipelines import run_control
 
@@ -150,7 +151,7 @@ class _ReadKeyRangeFn(beam.DoFn):
         batch.clear()
 
 
-class ReadModels(beam.PTransform):
+class ReadModels(model_read.ModelRead):
     """Reads every model of one class from a store, in num_splits parts.
 
     Returns (models, errors): errors are JobErrorRecords for rows that are
@@ -162,15 +163,6 @@ class ReadModels(beam.PTransform):
     the ranges over workers without moving every model through a shuffle;
     a run that is one bundle in one process skips that step.
     """
-
-    def __init__(self, model_class: type[base_models.BaseModel],
-                 store_url: str, num_splits: int,
-                 job_id: str | None = None) -> None:
-        super().__init__()
-        self._model_class = model_class
-        self._store_url = storage.normalize_store_url(store_url)
-        self._num_splits = num_splits
-        self._job_id = job_id
 
     def expand(self, pbegin: beam.pvalue.PBegin
                ) -> tuple[beam.PCollection, beam.PCollection]:
