@@ -8,8 +8,13 @@ the shuffle, so each bundle sends one short list of combined values per key
 instead of every value, and ``reduce`` receives the combined values.
 
 ``CombineFn`` methods are not given the key, but ``combine`` needs it, so
-the pairs are re-keyed to ``(key, (key, value))`` just before the combine
-(:class:`CombinePairs`); the accumulator remembers the key.
+the pairs are re-keyed to ``(encoded key, (key, value))`` just before the
+combine (:class:`CombinePairs`), and the accumulator remembers the key. The
+pairs are grouped by the key's deterministic encoding, as GroupByKey groups
+them: the runner's combiner lifting keeps partial results in a dict, where
+keys Python takes for equal (``True``, ``1`` and ``1.0``; ``0.0`` and
+``-0.0``) would merge. So the output with a combiner is the output
+without.
 
 A key whose ``combine`` raises becomes an error record, as one whose
 ``reduce`` raises does: its accumulator keeps the record instead of values,
@@ -19,9 +24,10 @@ stage stores instead of calling ``reduce``.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import apache_beam as beam
+from apache_beam import coders
 
 from models import storage
 from pipelines import errors
@@ -54,9 +60,9 @@ class JobCombineFn(beam.CombineFn):
     """Combines one key's values with the job's static combine(key, values).
 
     The input elements are (key, value) pairs (see CombinePairs) and the
-    output is the list of values combine yields for all of them, which is
-    what the job's reduce receives; or a CombineError, if combine raised on
-    any of them.
+    output is (key, the list of values combine yields for all of them),
+    what the job's reduce receives; or (key, CombineError), if combine
+    raised on any of them.
     """
 
     def __init__(self, spec: job_spec.JobSpec) -> None:
@@ -80,12 +86,14 @@ class JobCombineFn(beam.CombineFn):
     def merge_accumulators(self, accumulators: Iterable[list]) -> list:
         merged = self.create_accumulator()
         for accumulator in accumulators:
+            # An accumulator that has seen no value has no key (None);
+            # where the key is None, every accumulator's is.
+            if merged[_KEY] is None:
+                merged[_KEY] = accumulator[_KEY]
             if accumulator[_ERROR] is not None:
                 if merged[_ERROR] is None:
-                    merged[_KEY] = accumulator[_KEY]
                     merged[_ERROR] = accumulator[_ERROR]
             elif accumulator[_VALUES]:
-                merged[_KEY] = accumulator[_KEY]
                 merged[_VALUES].extend(accumulator[_VALUES])
         if merged[_ERROR] is not None:
             merged[_VALUES] = []
@@ -99,10 +107,11 @@ class JobCombineFn(beam.CombineFn):
             self._compact(accumulator)
         return accumulator
 
-    def extract_output(self, accumulator: list) -> list[Any] | CombineError:
+    def extract_output(self, accumulator: list
+                       ) -> tuple[Any, list[Any] | CombineError]:
         if accumulator[_ERROR] is not None:
-            return CombineError(accumulator[_ERROR])
-        return accumulator[_VALUES]
+            return accumulator[_KEY], CombineError(accumulator[_ERROR])
+        return accumulator[_KEY], accumulator[_VALUES]
 
     def _compact(self, accumulator: list) -> None:
         if accumulator[_ERROR] is not None:
@@ -129,7 +138,7 @@ class CombinePairs(beam.PTransform):
     """(key, value) pairs -> (key, [combined values]) with the job's
     combine, lifted before the shuffle by the runner.
 
-    With keyed_pairs, the input is already (key, (key, value)) (as
+    With keyed_pairs, the input is already (encoded key, (key, value)) (as
     MapModels(keep_key=True) gives it), saving a step per pair.
     """
 
@@ -141,9 +150,19 @@ class CombinePairs(beam.PTransform):
 
     def expand(self, pairs: beam.PCollection) -> beam.PCollection:
         if not self._keyed_pairs:
-            pairs = pairs | 'KeepKey' >> beam.Map(_keep_key)
-        return pairs | 'CombinePerKey' >> beam.CombinePerKey(self._fn)
+            pairs = pairs | 'EncodeKeys' >> beam.ParDo(_EncodeKeyFn())
+        return (pairs
+                | 'CombinePerKey' >> beam.CombinePerKey(self._fn)
+                | 'DropEncodedKeys' >> beam.Values())
 
 
-def _keep_key(pair: tuple[Any, Any]) -> tuple[Any, tuple[Any, Any]]:
-    return pair[0], pair
+class _EncodeKeyFn(beam.DoFn):
+    """(key, value) -> (the key's deterministic encoding, (key, value))."""
+
+    def setup(self) -> None:
+        self._encode = coders.FastPrimitivesCoder().as_deterministic_coder(
+            'EncodeKeys').encode
+
+    def process(self, pair: tuple[Any, Any]
+                ) -> Iterator[tuple[bytes, tuple[Any, Any]]]:
+        yield self._encode(pair[0]), pair

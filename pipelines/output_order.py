@@ -10,16 +10,16 @@ and the texts order as the keys do:
 - by kind: None, then booleans, numbers (int and float together), strings,
   bytes, tuples, lists, then anything else (by its repr);
 - numbers by value (2 before 10, -1.5 before 0), an int before a float of
-  the same value; strings and bytes by code point; tuples and lists item by
-  item, a shorter one first when it is a prefix of the other.
-
-Before, the text was the key's repr, which put 10 before 2.
+  the same value, NaNs after every other number (by their bits); strings
+  and bytes by code point; tuples and lists item by item, a shorter one
+  first when it is a prefix of the other.
 """
 
 from __future__ import annotations
 
 import decimal
 import math
+import struct
 from typing import Any
 
 # The first character of each kind's text.
@@ -57,8 +57,12 @@ def sort_key(key: Any) -> str:
         return _BOOL + ('1' if key else '0')
     if kind is float:
         # The repr tells an int and an equal float apart, and 0.0 from -0.0;
-        # after the value's text, it orders them among equals only.
-        return _float_text(key) + ' ' + repr(key)
+        # after the value's text, it orders them among equals only. Every
+        # NaN's repr is 'nan', so a NaN is told apart by its bits (its sign
+        # and payload), as GroupByKey tells NaNs apart.
+        tie_break = (struct.pack('>d', key).hex() if math.isnan(key)
+                     else repr(key))
+        return _float_text(key) + ' ' + tie_break
     if kind is tuple:
         return _TUPLE + _items_text(key)
     if kind is list:

@@ -31,24 +31,48 @@ from pipelines import run_control
 # finds the model changed by another writer since it was read.
 MAX_CONFLICT_RETRIES = 5
 
-# Values of these types always have a deterministic encoding and pickle;
-# anything else is checked before it is handed to the shuffle.
-_SIMPLE_TYPES = frozenset({str, int, float, bool, type(None), bytes})
+# Values of these types always have a deterministic encoding and pickle,
+# as do ASCII strings (any other string is checked: one with a lone
+# surrogate has no UTF-8 encoding); anything else is checked before it is
+# handed to the shuffle.
+_SIMPLE_TYPES = frozenset({int, float, bool, type(None), bytes})
 
 
-def _is_simple_tuple(value: Any) -> bool:
-    """Whether value is a tuple of _SIMPLE_TYPES values, which encodes and
-    pickles like them: a common key, cheaper to check than to encode."""
-    if type(value) is not tuple:
+def _is_simple(value: Any) -> bool:
+    """Whether value surely crosses the shuffle: a value of _SIMPLE_TYPES,
+    an ASCII string, or a tuple of those (a common key). Cheaper to check
+    than to encode."""
+    kind = type(value)
+    if kind in _SIMPLE_TYPES:
+        return True
+    if kind is str:
+        return value.isascii()
+    if kind is not tuple:
         return False
     for item in value:
-        if type(item) not in _SIMPLE_TYPES:
+        kind = type(item)
+        if not (kind in _SIMPLE_TYPES or (kind is str and item.isascii())):
             return False
+    return True
+
+
+def _encodes_as_text(line: str) -> bool:
+    """Whether a store can keep line: it has a UTF-8 encoding."""
+    if line.isascii():
+        return True
+    try:
+        line.encode('utf-8')
+    except UnicodeEncodeError:
+        return False
     return True
 
 
 class MapError(TypeError):
     """A job's map yielded something the framework cannot group."""
+
+
+class ReduceError(TypeError):
+    """A job's reduce yielded something the framework cannot store."""
 
 
 class _JobCodeFn(beam.DoFn):
@@ -130,8 +154,8 @@ class _MapFn(_JobCodeFn):
     def process_batch(self, models: list[base_models.BaseModel]
                       ) -> list[Any]:
         # This runs for every model, and its inner loop for every pair: the
-        # common pair (a tuple of two values of _SIMPLE_TYPES) is checked
-        # and output here, any other goes through _checked_pair. Inline,
+        # common pair (two values of _SIMPLE_TYPES or ASCII strings) is
+        # checked and output here, any other goes through _checked_pair. Inline,
         # because a call per model is a large share of this stage's time
         # over small models. A cancel is checked for outside the try: it is not
         # a model's error.
@@ -149,6 +173,9 @@ class _MapFn(_JobCodeFn):
         job_map = self._map
         checked_pair = self._checked_pair
         keep_key = self._keep_key
+        if keep_key and self._key_coder is None:
+            self.setup()  # A DoFn used directly, without its setup().
+        encode_key = self._key_coder.encode if keep_key else None
         simple = _SIMPLE_TYPES
         out: list[Any] = []
         append = out.append
@@ -162,12 +189,18 @@ class _MapFn(_JobCodeFn):
                 if results is None:
                     continue
                 for item in results:
-                    if (type(item) is tuple and len(item) == 2 and
-                            type(item[0]) in simple and
-                            type(item[1]) in simple):
-                        append((item[0], item) if keep_key else item)
-                    else:
-                        append(checked_pair(model, item))
+                    if type(item) is tuple and len(item) == 2:
+                        key, value = item
+                        kind = type(key)
+                        if kind in simple or (kind is str and
+                                              key.isascii()):
+                            kind = type(value)
+                            if kind in simple or (kind is str and
+                                                  value.isascii()):
+                                append((encode_key(key), item) if keep_key
+                                       else item)
+                                continue
+                    append(checked_pair(model, item))
             except storage.ConflictError:
                 del out[mark:]
                 try:
@@ -199,20 +232,22 @@ class _MapFn(_JobCodeFn):
 
     def _checked_pair(self, model: base_models.BaseModel, item: Any) -> Any:
         """item, a pair model's map yielded, as the stage outputs it:
-        (key, pair) with keep_key, else the pair; after checking that it is
-        a (key, value) pair whose key and value can cross the shuffle.
-        Raises MapError if not."""
+        (encoded key, pair) with keep_key, else the pair; after checking
+        that it is a (key, value) pair whose key and value can cross the
+        shuffle. Raises MapError if not."""
         if type(item) is not tuple or len(item) != 2:
             raise MapError(
                 '%s.map(%s %r) yielded %s; map must yield (key, value) '
                 'pairs' % (self._job_name, model.kind(),
                            model.id, _short_repr(item)))
         key, value = item
-        if type(key) not in _SIMPLE_TYPES and not _is_simple_tuple(key):
-            self._check_encodes(model, 'key', key, self._key_coder)
-        if type(value) not in _SIMPLE_TYPES and not _is_simple_tuple(value):
+        encoded_key = None
+        if self._keep_key or not _is_simple(key):
+            encoded_key = self._check_encodes(model, 'key', key,
+                                              self._key_coder)
+        if not _is_simple(value):
             self._check_encodes(model, 'value', value, self._value_coder)
-        return (key, item) if self._keep_key else item
+        return (encoded_key, item) if self._keep_key else item
 
     def _error(self, model: base_models.BaseModel,
                e: Exception) -> beam.pvalue.TaggedOutput:
@@ -243,13 +278,14 @@ class _MapFn(_JobCodeFn):
         raise AssertionError('unreachable')
 
     def _check_encodes(self, model: base_models.BaseModel, what: str,
-                       value: Any, coder: coders.Coder | None) -> None:
+                       value: Any, coder: coders.Coder | None) -> bytes:
+        """value encoded by coder; raises MapError if it cannot be."""
         if coder is None:  # setup() not called: a DoFn used directly.
             self.setup()
             coder = (self._key_coder if what == 'key'
                      else self._value_coder)
         try:
-            coder.encode(value)
+            return coder.encode(value)
         except Exception as e:  # Whatever the coder raises, say what failed.
             need = ('a deterministic encoding for GroupByKey (use str, int, '
                     'float, bool, None, bytes, or tuples of them)'
@@ -292,8 +328,16 @@ class _ReduceFn(_JobCodeFn):
             if results is None:
                 return []
             sort_key = output_order.sort_key(key)
-            return [(sort_key, index, str(value))
+            rows = [(sort_key, index, str(value))
                     for index, value in enumerate(results)]
+            for row in rows:
+                if not _encodes_as_text(row[2]):
+                    raise ReduceError(
+                        '%s.reduce(%r) yielded %s, which has no UTF-8 '
+                        'encoding (a lone surrogate?); output lines must be '
+                        'text a store can keep' % (
+                            self._job_name, key, _short_repr(row[2])))
+            return rows
         except Exception as e:  # Whatever reduce raises: this key's error.
             return [beam.pvalue.TaggedOutput(self.ERRORS, errors.record_of(
                 'reduce', self._job_name, repr(key), e))]
@@ -303,9 +347,11 @@ class MapModels(beam.PTransform):
     """models -> (the (key, value) pairs the job's map yields, the
     JobErrorRecords of the models whose map failed).
 
-    With keep_key, each pair comes as (key, (key, value)), the form the
-    job's combiner takes (see combiners.CombinePairs), without a step of its
-    own per pair.
+    With keep_key, each pair comes as (encoded key, (key, value)), the form
+    the job's combiner takes (see combiners.CombinePairs), without a step of
+    its own per pair: the key's deterministic encoding, as GroupByKey
+    groups by, so that keys Python takes for equal (True, 1 and 1.0) stay
+    apart when the runner combines in a dict.
     """
 
     def __init__(self, spec: job_spec.JobSpec,

@@ -6,7 +6,6 @@ of multi_processing runs can import them.
 
 from __future__ import annotations
 
-import gc
 import os
 import threading
 
@@ -389,9 +388,17 @@ class StuckMapJob(jobs.BaseMapReduceOneOffJobManager):
         yield key
 
 
-class FrozenHeapJob(jobs.BaseMapReduceOneOffJobManager):
-    """Counts the models mapped while the process's heap was frozen (see
-    pipelines.frozen_heap)."""
+# Seven keys that Python takes for two (True == 1 == 1.0, False == 0 ==
+# 0.0 == -0.0), yet are seven different values.
+LOOKALIKE_KEYS = (True, 1, 1.0, False, 0, 0.0, -0.0)
+
+
+class LookalikeKeysJob(jobs.BaseMapReduceOneOffJobManager):
+    """Counts models by LOOKALIKE_KEYS[n % 7] for a model 'e<n>', with a
+    combiner; model 'list' yields a list as its key (which has a
+    deterministic encoding), model 'dict' a dict whose keys cannot be
+    ordered (which has none), models 'nan' and '-nan' a NaN of each sign
+    (two keys, which print alike)."""
 
     @classmethod
     def entity_classes_to_map_over(cls):
@@ -399,8 +406,40 @@ class FrozenHeapJob(jobs.BaseMapReduceOneOffJobManager):
 
     @staticmethod
     def map(item):
-        yield ('frozen' if gc.get_freeze_count() else 'not frozen', 1)
+        odd_keys = {'list': [1, 'a'], 'dict': {1: 'a', 'b': 2},
+                    'nan': float('nan'), '-nan': -float('nan')}
+        if item.id in odd_keys:
+            yield (odd_keys[item.id], 1)
+        else:
+            yield (LOOKALIKE_KEYS[int(item.id[1:]) % 7], 1)
+
+    @staticmethod
+    def combine(key, values):
+        yield sum(values)
 
     @staticmethod
     def reduce(key, values):
-        yield (key, len(values))
+        yield (key, type(key).__name__, sum(values))
+
+
+class SurrogateTextJob(jobs.BaseMapReduceOneOffJobManager):
+    """Yields text with a lone surrogate, which has no UTF-8 encoding: as
+    the key of model 'bad-key', as the value of model 'bad-value', and as
+    the output line of key 'bad-line' (model 'bad-line')."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        if item.id == 'bad-key':
+            yield ('x@b\ud800.org', 1)
+        elif item.id == 'bad-value':
+            yield ('value', ('x@b\ud800.org',))
+        else:
+            yield (item.id, 1)
+
+    @staticmethod
+    def reduce(key, values):
+        yield 'line \ud800' if key == 'bad-line' else (key, len(values))

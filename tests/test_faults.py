@@ -372,3 +372,53 @@ def test_no_write_is_lost_when_a_job_and_another_process_update_them(
     for user in user_models.UserSettingsModel.get_all():
         assert sorted(user.preferred_language_codes) == ['job', 'other'], (
             user.id)
+
+
+# Keys and text that Python or a store treat differently from GroupByKey.
+MULTI_PROCESSING = ['--direct_running_mode=multi_processing',
+                    '--direct_num_workers=2']
+
+
+def _completed_output(job, pipeline_args=()):
+    job_id = job.create_new(pipeline_args=list(pipeline_args))
+    job.enqueue(job_id, shard_count=4)
+    assert job.get_status_code(job_id) == 'completed', job.get_error(job_id)
+    return job.get_output(job_id), [
+        (e.stage, e.entity, e.error_type) for e in job.get_errors(job_id)]
+
+
+def test_keys_python_takes_for_equal_stay_apart_with_a_combiner(store):
+    _explorations(['e%d' % n for n in range(21)] + ['list', 'dict'])
+    job = sample_jobs.LookalikeKeysJob
+    expected = sorted('(%r, %r, 3)' % (key, type(key).__name__)
+                      for key in sample_jobs.LOOKALIKE_KEYS)
+    expected.append("([1, 'a'], 'list', 1)")
+    # A dict whose keys cannot be ordered has no deterministic encoding:
+    # its model's error, whether the run combines or not.
+    errors = [('map', 'dict', 'MapError')]
+    for args in ([], ['--disable_combiner'], MULTI_PROCESSING):
+        output, found_errors = _completed_output(job, args)
+        assert sorted(output[:-1]) == expected[:-1], args
+        assert output[-1] == expected[-1], args
+        assert found_errors == errors, args
+
+
+def test_nan_keys_of_each_sign_keep_their_own_lines(store):
+    _explorations(['nan', '-nan', 'e1'])
+    output, errors = _completed_output(sample_jobs.LookalikeKeysJob)
+    assert output == ["(1, 'int', 1)", "(nan, 'float', 1)",
+                      "(nan, 'float', 1)"]
+    assert errors == []
+
+
+@pytest.mark.parametrize('pipeline_args', [[], MULTI_PROCESSING],
+                         ids=['one-process', '2-workers'])
+def test_text_with_no_utf8_encoding_is_its_model_or_keys_error(
+        store, pipeline_args):
+    _explorations(['bad-key', 'bad-value', 'bad-line', 'fine'])
+    output, errors = _completed_output(sample_jobs.SurrogateTextJob,
+                                       pipeline_args)
+    assert output == ["('fine', 1)"]
+    assert errors == [('map', 'bad-key', 'MapError'),
+                      ('map', 'bad-value', 'MapError'),
+                      ('reduce', "'bad-line'", 'ReduceError')]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fractions
 import math
 import random
+import struct
 
 from apache_beam import coders
 
@@ -123,3 +124,13 @@ def test_a_runs_output_lists_numeric_keys_by_value(store):
     job_class.enqueue(job_id)
     assert job_class.get_output(job_id) == [
         '(None, 1)'] + ['(%d, 1)' % n for n in range(1, 12)]
+
+
+def test_nans_of_each_sign_and_payload_have_their_own_texts():
+    nans = [float('nan'), -float('nan'),
+            struct.unpack('>d', bytes.fromhex('7ff8000000000001'))[0]]
+    texts = [output_order.sort_key(n) for n in nans]
+    assert len(set(texts)) == 3
+    # After every other number, and the same NaN always the same text.
+    assert all(t > output_order.sort_key(float('inf')) for t in texts)
+    assert output_order.sort_key(float('nan')) == texts[0]
