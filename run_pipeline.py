@@ -20,6 +20,7 @@ import argparse
 import datetime
 import json
 import logging
+import signal
 import sys
 from typing import Any, Callable, Sequence, TextIO
 
@@ -412,6 +413,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     except (CommandError, *USER_ERRORS) as e:
         sys.stderr.write('error: %s\n' % e)
         return EXIT_FAILED
+    except launcher.Terminated:
+        sys.stderr.write('terminated\n')
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         sys.stderr.write('interrupted\n')
         return 130

@@ -5,12 +5,15 @@ canceling."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import socket
+import threading
 import traceback
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from beam_jobs import job_contract
 from beam_jobs import job_runs
@@ -21,6 +24,7 @@ from pipelines import compiler
 from pipelines import errors
 from pipelines import metrics
 from pipelines import options as pipeline_options
+from pipelines import run_control
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,6 +47,55 @@ class JobLaunchError(ValueError):
 
 class OutputLostError(RuntimeError):
     """The store holds fewer output lines than the pipeline wrote."""
+
+
+# Errors that stop a run as it is meant to stop, whose traceback says
+# nothing: too many errors, or a record that says the run must stop.
+EXPECTED_STOPS = (errors.TooManyErrorsError, run_control.RunStoppedError)
+
+
+class Terminated(KeyboardInterrupt):
+    """The process running a run was sent SIGTERM: an interruption, as
+    Ctrl-C is."""
+
+
+def interruption_in(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM behind error, or None. A step of a pipeline
+    run in this process re-raises one as a RuntimeError whose message
+    starts with its class's name ("KeyboardInterrupt [while running
+    ...]")."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        if isinstance(seen, RuntimeError):
+            # The class's name, qualified by its module or not.
+            raised = str(seen).partition(' [while running ')[0]
+            for kind in (Terminated, KeyboardInterrupt):
+                if raised.split('.')[-1] == kind.__name__:
+                    return kind()
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While open, SIGTERM interrupts this process as Ctrl-C does (raising
+    Terminated), so that a run stopped by a service manager or `kill` is
+    recorded as interrupted, not left started. Only in the main thread,
+    where Python delivers signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def own_run(job_class: type, job_id: str) -> job_runs.JobRun:
@@ -156,7 +209,7 @@ def _run_here(runner: runners.JobRunner, spec: compiler.JobSpec,
         heartbeat_msec=now, details=_local_details(options))
     store = storage.get_store(spec.store_url)
     try:
-        with _heartbeat(spec.job_id, spec.store_url):
+        with _heartbeat(spec.job_id, spec.store_url), _sigterm_interrupts():
             counts = runner.submit(spec, options).counters
         stored = store.count_output(spec.job_id)
         if stored != counts[metrics.OUTPUT_LINES]:
@@ -168,7 +221,11 @@ def _run_here(runner: runners.JobRunner, spec: compiler.JobSpec,
             raise errors.TooManyErrorsError(
                 errors.too_many_errors(error_count, spec.max_errors))
     except BaseException as e:  # Ctrl-C too: never leave a run started.
-        _record_failure(spec, e)
+        interruption = interruption_in(e)
+        _record_failure(spec, interruption or e)
+        if interruption is not None:
+            # As it came, whichever step of the pipeline it reached.
+            raise interruption from None
         if not isinstance(e, Exception):
             raise
         return
@@ -313,6 +370,9 @@ def describe_failure(job_name: str, error: BaseException) -> str:
     (Ctrl-C) is one line: where the runner happened to be waiting says
     nothing about the job.
     """
+    if isinstance(error, Terminated):
+        return ('%s interrupted (SIGTERM) in the process running it'
+                % job_name)
     if isinstance(error, KeyboardInterrupt):
         return ('%s interrupted (Ctrl-C or SIGINT) in the process running it'
                 % job_name)
@@ -322,6 +382,9 @@ def describe_failure(job_name: str, error: BaseException) -> str:
     detail = str(root).strip().splitlines()
     summary = '%s failed: %s: %s' % (
         job_name, type(root).__name__, detail[-1] if detail else '')
+    if isinstance(root, EXPECTED_STOPS):
+        # How a run is meant to stop: the line says all there is.
+        return summary
     lines = traceback.format_exception(error)
     tail = ''.join(lines).rstrip().splitlines()[-ERROR_TRACEBACK_LINES:]
     return summary + '\n' + '\n'.join(tail)

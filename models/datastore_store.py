@@ -563,6 +563,9 @@ class DatastoreStore(storage.ModelStore):
     def write_output(
             self, job_id: str,
             rows: Sequence[tuple[str, int, str]]) -> None:
+        run = self.get_run(job_id)
+        if run is not None and run['state'] not in storage.OUTPUT_STATES:
+            raise storage.RunNotRunningError(job_id, run['state'])
         entities = self.output_entities(job_id, rows)
         self._put_entities(
             'output of job %s' % job_id, entities,

@@ -301,6 +301,13 @@ class SqliteStore(storage.ModelStore):
             self, job_id: str,
             rows: Sequence[tuple[str, int, str]]) -> None:
         with self._write() as conn:
+            # In the write's own transaction: a run declared dead meanwhile
+            # gets none of its late output stored.
+            found = conn.execute(
+                'SELECT state FROM job_runs WHERE job_id = ?', (job_id,)
+            ).fetchone()
+            if found is not None and found[0] not in storage.OUTPUT_STATES:
+                raise storage.RunNotRunningError(job_id, found[0])
             conn.executemany(
                 'INSERT OR REPLACE INTO job_output '
                 '(job_id, sort_key, idx, line) VALUES (?, ?, ?, ?)',

@@ -88,6 +88,22 @@ def check_run_fields(record: dict[str, Any]) -> None:
             'unknown job run fields: %s' % ', '.join(sorted(unknown)))
 
 
+class RunNotRunningError(StoreError):
+    """Output was written for a run whose record says it is no longer
+    running (it failed, was canceled or completed meanwhile): a late write
+    of a pipeline that was declared dead."""
+
+    def __init__(self, job_id: str, state: str) -> None:
+        super().__init__('job %s is %s: its output is refused' % (
+            job_id, state))
+
+
+# The states of a run record whose pipeline may still write output (see
+# beam_jobs.job_runs): a remote job may start before it is recorded
+# started.
+OUTPUT_STATES = frozenset({'queued', 'started'})
+
+
 class JobErrorRecord(NamedTuple):
     """One model or key that a run could not process.
 
@@ -195,7 +211,9 @@ class ModelStore(abc.ABC):
             self, job_id: str,
             rows: Sequence[tuple[str, int, str]]) -> None:
         """Writes output lines as (sort_key, index, line), idempotently:
-        writing the same (sort_key, index) twice keeps one line."""
+        writing the same (sort_key, index) twice keeps one line. Raises
+        RunNotRunningError, writing nothing, if the run has a record whose
+        state is not one of OUTPUT_STATES."""
 
     @abc.abstractmethod
     def read_output(self, job_id: str) -> Iterator[str]:

@@ -124,6 +124,8 @@ class WriteDatastoreOutput(beam.PTransform):
         project, _ = datastore_store.parse_url(self._store_url)
         return (
             rows
+            | 'CheckRunning' >> run_control.CheckCanceled(
+                self._store_url, self._job_id)
             | 'ToEntities' >> beam.ParDo(
                 _RowsToEntitiesFn(self._store_url, self._job_id))
             # Ramp-up throttling starts at 500 / hint_num_workers writes a

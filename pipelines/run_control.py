@@ -1,10 +1,14 @@
 """What a running pipeline and its run record tell each other: whether the
-run has been canceled, read from inside the DoFns, so that a cancel reaches
-every worker process of a local run wherever the pipeline is; and how many
-models the read has read so far, for an operator watching the run."""
+run is still this pipeline's to run, read from inside the DoFns, so that a
+cancel (or a failure recorded while the process was stopped, or a take-over
+by another process) reaches every worker process wherever the pipeline is;
+and how many models the read has read so far, for an operator watching the
+run."""
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from typing import Any, Iterator
 
@@ -13,19 +17,29 @@ import apache_beam as beam
 from models import storage
 
 CANCELED = 'canceled'
+# The states in which a run's pipeline may go on: queued (a remote runner
+# may start before the launcher records that it did) and started.
+_RUNNING_STATES = frozenset({'queued', 'started'})
 # How often, at most, a DoFn asks the store. Cancellation takes effect
 # within about this long plus the time to tear the pipeline down.
 CHECK_INTERVAL_SECONDS = 1.0
 
 
-class RunCanceledError(RuntimeError):
+class RunStoppedError(RuntimeError):
+    """The run's record says its pipeline must stop: it was canceled, was
+    marked failed (abandoned while its process was stopped, say), or was
+    taken over by another process."""
+
+
+class RunCanceledError(RunStoppedError):
     """The run was canceled while its pipeline was running."""
 
 
 class RunWatch:
-    """Raises RunCanceledError from check() once the run is canceled, and
-    adds the models that check() was told of to the run's models_read, as
-    the run's progress (in stores that keep it: see
+    """Raises RunCanceledError from check() once the run is canceled (and
+    RunStoppedError once it is otherwise no longer this pipeline's to run),
+    and adds the models that check() was told of to the run's models_read,
+    as the run's progress (in stores that keep it: see
     storage.ModelStore.add_run_progress).
 
     check() is cheap (a clock read) except once per interval, when it adds
@@ -38,6 +52,9 @@ class RunWatch:
                  interval: float | None = None) -> None:
         self._store_url = store_url
         self._job_id = job_id
+        # Made where the pipeline is built: in the process that owns the
+        # run, whose pid and host its record names while it runs it.
+        self._owner = (os.getpid(), socket.gethostname())
         self._interval = (CHECK_INTERVAL_SECONDS if interval is None
                           else interval)
         self._next_check = 0.0
@@ -62,9 +79,22 @@ class RunWatch:
             store.add_run_progress(self._job_id, self._unreported)
             self._unreported = 0
         record = store.get_run(self._job_id)
-        if record is not None and record['state'] == CANCELED:
+        if record is not None:
+            self._raise_if_stopped(record)
+
+    def _raise_if_stopped(self, record: dict[str, Any]) -> None:
+        if record['state'] == CANCELED:
             raise RunCanceledError('job %s was canceled by %s' % (
                 self._job_id, record.get('canceled_by') or 'someone'))
+        if record['state'] not in _RUNNING_STATES:
+            raise RunStoppedError('job %s is %s, so its pipeline stops: %s' % (
+                self._job_id, record['state'],
+                (record.get('error') or '').split('\n')[0]))
+        owner = (record.get('owner_pid'), record.get('owner_host'))
+        if owner[0] is not None and owner != self._owner:
+            raise RunStoppedError(
+                'job %s was taken over by pid %s on %s, so this pipeline '
+                'stops' % (self._job_id, owner[0], owner[1]))
 
 
 def watch_of(store_url: str,

@@ -188,10 +188,13 @@ class _WriteOutputFn(batched_write.BatchedStoreWriteFn):
     def __init__(self, store_url: str, job_id: str) -> None:
         super().__init__(store_url, OUTPUT_BATCH_SIZE)
         self._job_id = job_id
+        self._watch = run_control.watch_of(store_url, job_id)
         self._written = metrics.counter(metrics.OUTPUT_LINES)
 
     def write(self, store: storage.ModelStore,
               batch: Sequence[tuple[str, int, str]]) -> None:
+        if self._watch is not None:
+            self._watch.check()
         store.write_output(self._job_id, batch)
         self._written.inc(len(batch))
 

@@ -443,3 +443,34 @@ class SurrogateTextJob(jobs.BaseMapReduceOneOffJobManager):
     @staticmethod
     def reduce(key, values):
         yield 'line \ud800' if key == 'bad-line' else (key, len(values))
+
+
+class GatedMigrationJob(jobs.BaseMapReduceOneOffJobManager):
+    """A migration: writes a NoteModel named after each exploration it maps.
+    At the model named by 'gate_model' it first touches 'gate_path'.reached
+    and waits until the file 'gate_path' exists, then for one check
+    interval of its run's watch, so that the check before its next model
+    reads the run record."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        import time
+        from pipelines import run_control
+        if item.id == GatedMigrationJob.get_mapper_param('gate_model'):
+            gate = GatedMigrationJob.get_mapper_param('gate_path')
+            with open(gate + '.reached', 'w'):
+                pass
+            deadline = time.monotonic() + 600
+            while not os.path.exists(gate) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(run_control.CHECK_INTERVAL_SECONDS)
+        NoteModel(id=item.id, text='migrated').put()
+        yield ('migrated', 1)
+
+    @staticmethod
+    def reduce(key, values):
+        yield (key, len(values))

@@ -226,6 +226,8 @@ def test_cancel_from_another_process_stops_the_run(store, store_path,
     out, err = proc.communicate(timeout=PROCESS_TIMEOUT)
     assert proc.returncode == 0, err
     assert out.splitlines()[-1] == 'canceled'
+    # The stop it asked for is no error: Beam logs nothing of it.
+    assert err == ''
     storage.set_default_store(store_path)
     run = job_runs.get(job_id)
     assert run.state == 'canceled'
@@ -422,3 +424,61 @@ def test_text_with_no_utf8_encoding_is_its_model_or_keys_error(
     assert errors == [('map', 'bad-key', 'MapError'),
                       ('map', 'bad-value', 'MapError'),
                       ('reduce', "'bad-line'", 'ReduceError')]
+
+
+def test_a_run_declared_dead_while_stopped_does_no_more_work(
+        store, store_path, tmp_path):
+    _explorations(['e%02d' % n for n in range(8)])
+    gate = str(tmp_path / 'gate')
+    proc, job_id = _start_driver(store_path, 'GatedMigrationJob',
+                                 'gate_model=e02', 'gate_path=' + gate)
+    _wait_for_file(gate + '.reached', proc)
+    os.kill(proc.pid, signal.SIGSTOP)  # A laptop asleep, say.
+    try:
+        # What any reader does once the stopped run's heartbeat is stale.
+        assert store.update_run(job_id, {
+            'state': 'failed', 'error': 'abandoned: no heartbeat'},
+            from_states=['started'])
+        open(gate, 'w').close()
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    out, err = proc.communicate(timeout=PROCESS_TIMEOUT)
+    assert out.split() == ['failed'], err
+    run = job_runs.get(job_id)
+    assert run.state == 'failed' and run.error == 'abandoned: no heartbeat'
+    # The model in flight when it stopped is the last one it migrated.
+    migrated = [i for i, _ in store.scan('NoteModel')]
+    assert migrated == ['e00', 'e01', 'e02']
+    assert store.count_output(job_id) == 0
+
+
+def test_output_of_a_run_that_is_no_longer_running_is_refused(store):
+    store.insert_run({'job_id': 'j1', 'job_type': 'T', 'state': 'started'})
+    store.write_output('j1', [('3a', 0, 'kept')])
+    store.update_run('j1', {'state': 'failed'})
+    with pytest.raises(storage.RunNotRunningError,
+                       match='job j1 is failed: its output is refused'):
+        store.write_output('j1', [('3b', 0, 'late')])
+    assert list(store.read_output('j1')) == ['kept']
+
+
+def test_a_run_past_max_errors_says_so_in_one_line(store, store_path):
+    _explorations(['e%02d' % n for n in range(10)])
+    with sqlite3.connect(store_path) as conn:
+        conn.executemany(
+            "INSERT INTO models (kind, id, data) VALUES "
+            "('ExplorationModel', ?, '{not json')",
+            [('bad-%d' % n,) for n in range(8)])
+    done = subprocess.run(
+        [sys.executable, 'run_pipeline.py', '--store', store_path, 'run',
+         'InteractionAuditOneOffJob', '--max_errors', '5'],
+        cwd=REPO, capture_output=True, text=True, timeout=PROCESS_TIMEOUT)
+    assert done.returncode == 1
+    assert 'Traceback' not in done.stderr, done.stderr
+    lines = done.stderr.splitlines()
+    # The summary, the errors (at most ten), and why the run failed.
+    assert len(lines) <= 13, done.stderr
+    assert lines[-1].startswith(
+        'InteractionAuditOneOffJob failed: TooManyErrorsError: 8 errors, '
+        'more than max_errors=5; stopped. First: read ExplorationModel '
+        'bad-0: ')

@@ -123,33 +123,47 @@ except KeyboardInterrupt:
 '''
 
 
-def test_ctrl_c_ends_a_run_on_workers_and_leaves_no_worker(
-        store_path, tmp_path):
+@pytest.mark.parametrize('args, mappers, sent, how', [
+    ([], 1, signal.SIGINT, 'Ctrl-C or SIGINT'),
+    ([], 1, signal.SIGTERM, 'SIGTERM'),
+    (MULTI_PROCESSING, 2, signal.SIGINT, 'Ctrl-C or SIGINT'),
+    (MULTI_PROCESSING, 2, signal.SIGTERM, 'SIGTERM'),
+], ids=['one-process-ctrl-c', 'one-process-sigterm', 'workers-ctrl-c',
+        'workers-sigterm'])
+def test_an_interrupted_run_is_recorded_so_and_leaves_no_worker(
+        store_path, tmp_path, args, mappers, sent, how):
     mapping = tmp_path / 'mapping'
     mapping.mkdir()
     # In a session of its own, as a terminal's Ctrl-C reaches a process
-    # group: the launcher, its workers and their shells.
+    # group: the launcher, its workers and their shells. SIGTERM goes to
+    # the launcher alone, as `kill PID` sends it.
     process = subprocess.Popen(
         [sys.executable, '-c', _RUN_STUCK_JOB, store_path, str(mapping),
-         *MULTI_PROCESSING],
+         *args],
         cwd=pathlib.Path(__file__).resolve().parents[1],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True)
     try:
-        # Both workers are inside a map that never returns.
-        waiting.wait_until(lambda: len(list(mapping.iterdir())) == 2 or
-                           process.poll() is not None, 'both workers to map')
+        # Every mapping process is inside a map that never returns.
+        waiting.wait_until(
+            lambda: len(list(mapping.iterdir())) == mappers or
+            process.poll() is not None, 'the run to map')
         assert process.poll() is None, process.communicate()
-        os.killpg(process.pid, signal.SIGINT)
+        if sent == signal.SIGINT:
+            os.killpg(process.pid, sent)
+        else:
+            os.kill(process.pid, sent)
         out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, err
-    # The run is not left started, and says what happened.
+    # The run is not left started, and says what happened, in one line.
     assert out.splitlines() == [
-        'failed', 'StuckMapJob interrupted (Ctrl-C or SIGINT) in the process '
-        'running it']
+        'failed', 'StuckMapJob interrupted (%s) in the process running it'
+        % how]
+    if not args:
+        assert 'Traceback' not in err, err
     workers = [int(path.name) for path in mapping.iterdir()]
     # Not even a map that never returns keeps them once the runner is gone.
     waiting.wait_until(lambda: not any(_alive(pid) for pid in workers),
