@@ -254,6 +254,8 @@ class BaseModel:
                 model._version = values.last_updated
                 model._values = values
                 return model
+        if isinstance(payload, storage.UnreadableRow):
+            raise ModelDataError(cls.kind(), model_id, payload.reason)
         if isinstance(payload, (str, bytes)):
             payload = _decode_json(cls.kind(), model_id, payload)
         elif isinstance(payload, dict):

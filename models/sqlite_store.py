@@ -202,10 +202,16 @@ class SqliteStore(storage.ModelStore):
             end: str | None = None) -> Iterator[tuple[str, storage.Payload]]:
         conn = self._conn()
         lower_op, lower = '>=', start
+        after_rowid = None
         while True:
-            sql = 'SELECT id, data FROM models WHERE kind = ?'
+            sql = 'SELECT rowid, id, data FROM models WHERE kind = ?'
             args: list[Any] = [kind]
-            if lower is not None:
+            if after_rowid is not None:
+                # After a row whose id is not text: compared in SQL, as
+                # stored.
+                sql += ' AND id > (SELECT id FROM models WHERE rowid = ?)'
+                args.append(after_rowid)
+            elif lower is not None:
                 sql += ' AND id %s ?' % lower_op
                 args.append(lower)
             if end is not None:
@@ -213,12 +219,54 @@ class SqliteStore(storage.ModelStore):
                 args.append(end)
             sql += ' ORDER BY id LIMIT ?'
             args.append(SCAN_PAGE_SIZE)
-            page = conn.execute(sql, args).fetchall()
+            try:
+                page = [(model_id, data) for _, model_id, data in
+                        conn.execute(sql, args).fetchall()]
+                last_rowid = None
+            except sqlite3.OperationalError as e:
+                if 'decode' not in str(e):
+                    raise
+                page, last_rowid = self._page_of_raw_rows(conn, sql, args)
             yield from page
             if len(page) < SCAN_PAGE_SIZE:
                 return
             # Keyset paging: no read transaction is held between pages.
             lower_op, lower = '>', page[-1][0]
+            after_rowid = last_rowid
+
+    @staticmethod
+    def _page_of_raw_rows(conn: sqlite3.Connection, sql: str,
+                          args: list[Any]
+                          ) -> tuple[list[tuple[str, storage.Payload]],
+                                     int | None]:
+        """A page with a row that is not valid UTF-8 text, read as bytes:
+        such a row's payload is an UnreadableRow that names what is wrong,
+        its bytes shown escaped (so is its id, if that is what is wrong).
+        Also gives the last row's rowid if its id is not text, else None."""
+        conn.text_factory = bytes
+        try:
+            rows = conn.execute(sql, args).fetchall()
+        finally:
+            conn.text_factory = str
+        page: list[tuple[str, storage.Payload]] = []
+        last_rowid = None
+        for rowid, raw_id, raw_data in rows:
+            last_rowid = None
+            try:
+                model_id = raw_id.decode('utf-8')
+            except UnicodeDecodeError:
+                model_id = raw_id.decode('utf-8', 'backslashreplace')
+                page.append((model_id, storage.UnreadableRow(
+                    'the stored id is not valid UTF-8: %s' % model_id)))
+                last_rowid = rowid
+                continue
+            try:
+                page.append((model_id, raw_data.decode('utf-8')))
+            except UnicodeDecodeError as e:
+                page.append((model_id, storage.UnreadableRow(
+                    'stored data is not valid UTF-8 (%s): %s' % (
+                        e.reason, _escaped(raw_data)))))
+        return page, last_rowid
 
     def split_points(self, kind: str, num_splits: int) -> list[str]:
         total = self.count(kind)
@@ -231,15 +279,11 @@ class SqliteStore(storage.ModelStore):
         # steps through the index in C: one pass over the ids in all, much
         # faster on a large kind than reading them into Python.
         conn = self._conn()
-        point = conn.execute(
-            'SELECT id FROM models WHERE kind = ? ORDER BY id LIMIT 1 '
-            'OFFSET ?', (kind, positions[0])).fetchone()[0]
+        point = _text_id_at(conn, 'kind = ?', [kind], positions[0])
         points = [point]
         for before, position in zip(positions, positions[1:]):
-            point = conn.execute(
-                'SELECT id FROM models WHERE kind = ? AND id >= ? ORDER BY id '
-                'LIMIT 1 OFFSET ?', (kind, point, position - before)
-            ).fetchone()[0]
+            point = _text_id_at(conn, 'kind = ? AND id >= ?', [kind, point],
+                                position - before)
             points.append(point)
         return points
 
@@ -394,6 +438,29 @@ def _decode_run_row(row: Sequence[Any]) -> dict[str, Any]:
         if record[column] is not None:
             record[column] = json.loads(record[column])
     return record
+
+
+def _text_id_at(conn: sqlite3.Connection, where: str, args: list[Any],
+                offset: int) -> str:
+    """The id of the model at offset among those where holds, in id order;
+    or, if that id is not valid UTF-8 (which only a scan reports), the first
+    valid one after it, so that it can bound a range."""
+    raw_ids = conn.execute(
+        'SELECT CAST(id AS BLOB) FROM models WHERE %s ORDER BY id '
+        'LIMIT -1 OFFSET ?' % where, [*args, offset])
+    for (raw_id,) in raw_ids:
+        try:
+            return raw_id.decode('utf-8')
+        except UnicodeDecodeError:
+            continue
+    return args[-1] if len(args) > 1 else ''
+
+
+def _escaped(raw: bytes, limit: int = 200) -> str:
+    """Stored bytes as readable text, the bytes that are not UTF-8 escaped,
+    cut at limit characters."""
+    text = raw.decode('utf-8', 'backslashreplace')
+    return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -23,9 +23,6 @@ import msgspec
 STORE_ENV_VAR = 'BEAM_JOBS_STORE'
 DEFAULT_STORE_PATH = os.path.join('.data', 'beam_jobs.sqlite3')
 
-# A stored entity's payload: the JSON text the store kept, or an already
-# decoded dict (stores that decode natively). Models accept both.
-Payload = str | bytes | dict
 
 
 # The fields of a job run record (see beam_jobs.job_runs.JobRun), and those
@@ -54,6 +51,20 @@ class ConflictError(StoreError):
             % (kind, model_id))
         self.kind = kind
         self.model_id = model_id
+
+
+class UnreadableRow(NamedTuple):
+    """What a store's scan gives for a stored row it cannot read as text
+    (bytes that are not UTF-8): the reason, which names what is wrong.
+    Reading it as a model raises that model's ModelDataError."""
+
+    reason: str
+
+
+# A stored entity's payload: the JSON text the store kept, an already
+# decoded dict (stores that decode natively), or an UnreadableRow. Models
+# accept all three.
+Payload = str | bytes | dict | UnreadableRow
 
 
 def same_version(stored: str | None, expected: str | None) -> bool:

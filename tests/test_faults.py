@@ -21,6 +21,7 @@ from beam_jobs import job_runs
 from beam_jobs import jobs_registry
 from beam_jobs import user_jobs_one_off
 from models import exp_models
+from models import sqlite_store
 from models import storage
 from models import user_models
 from tests import sample_jobs
@@ -482,3 +483,36 @@ def test_a_run_past_max_errors_says_so_in_one_line(store, store_path):
         'InteractionAuditOneOffJob failed: TooManyErrorsError: 8 errors, '
         'more than max_errors=5; stopped. First: read ExplorationModel '
         'bad-0: ')
+
+
+@pytest.mark.parametrize('shard_count', [1, 3])
+def test_stored_bytes_that_are_not_utf8_are_one_models_read_error(
+        store, store_path, shard_count, monkeypatch):
+    # Pages of 5 rows: the second ends on the row whose id is not text.
+    monkeypatch.setattr(sqlite_store, 'SCAN_PAGE_SIZE', 5)
+    _explorations(['e%02d' % n for n in range(12)])
+    bad_data = b'{"init_state_name": "A\xff\xfe"}'
+    with sqlite3.connect(store_path) as conn:
+        conn.executemany(
+            'INSERT INTO models (kind, id, data) VALUES '
+            "('ExplorationModel', CAST(? AS TEXT), CAST(? AS TEXT))",
+            [(b'e05-bad-data', bad_data),
+             (b'e07-bad-id-\xc3', b'{"init_state_name": "A"}')])
+    job = exp_jobs_one_off.InteractionCountOneOffJob
+    job_id = job.create_new()
+    job.enqueue(job_id, shard_count=shard_count)
+    assert job.get_status_code(job_id) == 'completed', job.get_error(job_id)
+    assert job.get_output(job_id) == ['TextInput: 12']
+    errors = [(e.stage, e.entity, e.message) for e in job.get_errors(job_id)]
+    assert errors == [
+        ('read', 'e05-bad-data', "ExplorationModel 'e05-bad-data': stored "
+         'data is not valid UTF-8 (invalid start byte): {"init_state_name": '
+         '"A\\xff\\xfe"}'),
+        ('read', 'e07-bad-id-\\xc3', "ExplorationModel 'e07-bad-id-\\\\xc3': "
+         'the stored id is not valid UTF-8: e07-bad-id-\\xc3')]
+    # The rows are left as they were.
+    with sqlite3.connect(store_path) as conn:
+        assert conn.execute(
+            "SELECT CAST(data AS BLOB) FROM models WHERE "
+            "CAST(id AS BLOB) = ?", (b'e05-bad-data',)).fetchone() == (
+                bad_data,)
