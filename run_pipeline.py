@@ -224,14 +224,20 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
                                   max_errors=args.max_errors)
     sys.stderr.write('%s: running %s on %s\n' % (
         job_id, job_class.__name__, storage.default_store_url()))
-    with _progress_printer(job_id, sys.stderr):
-        if args.shard_count is None:
-            job_class.enqueue(job_id, additional_job_params=params or None)
-        else:
-            # An explicit --shard_count overrides what the job's own enqueue
-            # override would choose.
-            jobs.BaseMapReduceOneOffJobManager.enqueue.__func__(
-                job_class, job_id, params or None, args.shard_count)
+    try:
+        with _progress_printer(job_id, sys.stderr):
+            if args.shard_count is None:
+                job_class.enqueue(job_id,
+                                  additional_job_params=params or None)
+            else:
+                # An explicit --shard_count overrides what the job's own
+                # enqueue override would choose.
+                jobs.BaseMapReduceOneOffJobManager.enqueue.__func__(
+                    job_class, job_id, params or None, args.shard_count)
+    except USER_ERRORS:
+        # Refused before it started: the run the command made goes too.
+        job_runs.discard_new(job_id)
+        raise
     run = job_runs.get(job_id)
     runner = runners.runner_of(run)
     if runner is not None and not runner.runs_here:

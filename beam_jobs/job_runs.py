@@ -207,6 +207,12 @@ def transition(job_id: str, to_state: str, **changes: Any) -> JobRun:
     return get(job_id)
 
 
+def discard_new(job_id: str) -> bool:
+    """Removes a run that was never queued (one refused before it started,
+    say); returns whether it did. A run in any other state stays."""
+    return storage.get_store().delete_run(job_id, [STATUS_CODE_NEW])
+
+
 def update(job_id: str, **changes: Any) -> None:
     """Changes fields of a run without changing its state."""
     if 'state' in changes:

@@ -480,11 +480,8 @@ class DatastoreStore(storage.ModelStore):
 
     @staticmethod
     def _run_record(entity: Any) -> dict[str, Any]:
-        record = {field: entity.get(field) for field in RUN_FIELDS}
-        for field in _JSON_RUN_FIELDS:
-            if record[field] is not None:
-                record[field] = json.loads(record[field])
-        return record
+        return storage.decode_run_record(
+            {field: entity.get(field) for field in RUN_FIELDS})
 
     def _in_transaction(self, what: str, work: Callable[[], Any]) -> Any:
         """work() inside a Datastore transaction, run again when the commit
@@ -540,6 +537,18 @@ class DatastoreStore(storage.ModelStore):
             return True
 
         return self._in_transaction('updating job run %s' % job_id, update)
+
+    def delete_run(self, job_id: str, from_states: Collection[str]) -> bool:
+        key = self.key(RUN_KIND, job_id)
+
+        def delete() -> bool:
+            entity = self.client.get(key)
+            if entity is None or entity.get('state') not in from_states:
+                return False
+            self.client.delete(key)
+            return True
+
+        return self._in_transaction('deleting job run %s' % job_id, delete)
 
     def list_runs(
             self, limit: int = 20,

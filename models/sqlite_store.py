@@ -322,6 +322,14 @@ class SqliteStore(storage.ModelStore):
         with self._write() as conn:
             return conn.execute(sql, args).rowcount == 1
 
+    def delete_run(self, job_id: str, from_states: Collection[str]) -> bool:
+        states = list(from_states)
+        with self._write() as conn:
+            return conn.execute(
+                'DELETE FROM job_runs WHERE job_id = ? AND state IN (%s)'
+                % ','.join('?' * len(states)), [job_id, *states]
+            ).rowcount == 1
+
     def add_run_progress(self, job_id: str, models_read: int) -> bool:
         with self._write() as conn:
             return conn.execute(
@@ -433,11 +441,7 @@ def _encode_run_value(column: str, value: Any) -> Any:
 
 
 def _decode_run_row(row: Sequence[Any]) -> dict[str, Any]:
-    record = dict(zip(RUN_COLUMNS, row))
-    for column in _JSON_RUN_COLUMNS:
-        if record[column] is not None:
-            record[column] = json.loads(record[column])
-    return record
+    return storage.decode_run_record(dict(zip(RUN_COLUMNS, row)))
 
 
 def _text_id_at(conn: sqlite3.Connection, where: str, args: list[Any],

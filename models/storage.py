@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import datetime
+import json
 import os
 import threading
 from typing import (Any, Callable, Collection, Iterator, NamedTuple,
@@ -89,6 +90,36 @@ def same_version(stored: str | None, expected: str | None) -> bool:
 
 def _msgspec_datetime(text: str) -> datetime.datetime:
     return msgspec.convert(text, datetime.datetime)
+
+
+# What each JSON run field holds once decoded.
+_JSON_RUN_FIELD_TYPES = {'params': dict, 'pipeline_args': list,
+                         'details': dict}
+
+
+def decode_run_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A stored run record with its JSON_RUN_FIELDS decoded from their text.
+
+    A field that is not JSON of its type (a record damaged outside the
+    framework) is left out (None), and the run's error says which: one bad
+    record never stops a listing of the others."""
+    unreadable = []
+    for field in sorted(JSON_RUN_FIELDS):
+        if record[field] is None:
+            continue
+        try:
+            record[field] = json.loads(record[field])
+        except (ValueError, RecursionError):
+            record[field] = None
+        if not isinstance(record[field], _JSON_RUN_FIELD_TYPES[field]):
+            record[field] = None
+            unreadable.append(field)
+    if unreadable:
+        note = 'unreadable run record: its %s %s not valid' % (
+            ' and '.join(unreadable), 'is' if len(unreadable) == 1
+            else 'are')
+        record['error'] = '\n'.join(filter(None, [note, record['error']]))
+    return record
 
 
 def check_run_fields(record: dict[str, Any]) -> None:
@@ -198,6 +229,11 @@ class ModelStore(abc.ABC):
         If from_states is given, the change only happens while the run's
         state is one of them. Returns whether the run was changed.
         """
+
+    @abc.abstractmethod
+    def delete_run(self, job_id: str, from_states: Collection[str]) -> bool:
+        """Removes a run record while its state is one of from_states,
+        atomically; returns whether it did."""
 
     def add_run_progress(self, job_id: str, models_read: int) -> bool:
         """Adds models_read to a started run's models_read, as the progress

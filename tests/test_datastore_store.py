@@ -141,6 +141,10 @@ def test_job_runs_insert_update_compare_and_set_and_list(datastore_url):
     assert [r['job_id'] for r in store.list_runs(1, 'A')] == ['run-2']
     with pytest.raises(storage.StoreError, match='unknown job run fields'):
         store.update_run('run-0', {'colour': 'red'})
+    # Deleted only from the states given.
+    assert not store.delete_run('run-0', ['new'])
+    assert store.delete_run('run-1', ['new'])
+    assert store.get_run('run-1') is None and store.get_run('run-0')
 
 
 def test_output_is_read_back_ordered_idempotent_and_deletable(

@@ -516,3 +516,38 @@ def test_stored_bytes_that_are_not_utf8_are_one_models_read_error(
             "SELECT CAST(data AS BLOB) FROM models WHERE "
             "CAST(id AS BLOB) = ?", (b'e05-bad-data',)).fetchone() == (
                 bad_data,)
+
+
+@pytest.mark.parametrize('refused', [
+    ['--shard_count', '0'], ['--runner', 'SparkRunner'],
+    ['--runner', 'DataflowRunner', '--project', 'p', '--region', 'r',
+     '--temp_location', 'gs://b/t']])
+def test_a_run_refused_before_it_starts_leaves_no_record(
+        store, store_path, capsys, refused):
+    _explorations(['e1'])
+    assert run_pipeline.main(
+        ['--store', store_path, 'run', 'InteractionAuditOneOffJob',
+         *refused], out=io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith('error: '), err
+    assert store.list_runs() == []
+
+
+def test_a_damaged_run_record_is_shown_unreadable_and_the_others_listed(
+        store, store_path, capsys):
+    for job_id in ('good-1', 'damaged', 'good-2'):
+        store.insert_run({'job_id': job_id, 'job_type': 'T',
+                          'state': 'completed', 'params': {'a': 1}})
+    with sqlite3.connect(store_path) as conn:
+        conn.execute("UPDATE job_runs SET details = '{not json', "
+                     "params = '[1]' WHERE job_id = 'damaged'")
+    out = io.StringIO()
+    assert run_pipeline.main(['--store', store_path, 'jobs'], out=out) == 0
+    listed = [line.split()[0] for line in out.getvalue().splitlines()[1:]]
+    assert sorted(listed) == ['damaged', 'good-1', 'good-2']
+    out = io.StringIO()
+    assert run_pipeline.main(['--store', store_path, 'status', 'damaged'],
+                             out=out) == 0
+    assert ('unreadable run record: its details and params are not valid'
+            in out.getvalue())
+    assert capsys.readouterr().err == ''

@@ -64,6 +64,10 @@ def test_run_updates_are_compare_and_set(store):
     run = store.get_run('j1')
     assert run['state'] == 'queued'
     assert run['params'] == {'a': [1, 2]}
+    # Deleted only from the states given.
+    assert not store.delete_run('j1', ['new'])
+    assert store.delete_run('j1', ['queued'])
+    assert store.get_run('j1') is None
 
 
 def test_run_ids_are_unique(store):
