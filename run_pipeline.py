@@ -20,6 +20,7 @@ import argparse
 import datetime
 import json
 import logging
+import os
 import signal
 import sys
 from typing import Any, Callable, Sequence, TextIO
@@ -65,6 +66,9 @@ def parse_param(text: str) -> tuple[str, Any]:
         value = json.loads(raw)
     except ValueError:
         value = raw
+    except RecursionError:
+        raise argparse.ArgumentTypeError(
+            'the value of %s is nested too deeply' % key) from None
     return key, value
 
 
@@ -415,10 +419,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     try:
         if args.store:
             storage.set_default_store(args.store)
-        return args.handler(args, out)
+        status = args.handler(args, out)
+        out.flush()  # A closed pipe is found here, not at exit.
+        return status
     except (CommandError, *USER_ERRORS) as e:
         sys.stderr.write('error: %s\n' % e)
         return EXIT_FAILED
+    except BrokenPipeError:
+        # The reader of the output went away (`run ... | head`): nothing
+        # more to say, and nothing Python should try to flush at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except launcher.Terminated:
         sys.stderr.write('terminated\n')
         return 128 + signal.SIGTERM

@@ -10,6 +10,7 @@ uses one process unless its options ask for Beam's worker processes
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import os
 from typing import Sequence
 
@@ -21,6 +22,12 @@ LOCAL_RUNNER = 'FnApiRunner'
 _LOCAL_RUNNER_NAMES = frozenset(
     {'', 'directrunner', 'direct', 'fnapirunner', 'bundlebasedirectrunner',
      'switchingdirectrunner'})
+
+
+# The package each --pickle_library choice imports when a pipeline is
+# built.
+_PICKLE_LIBRARY_PACKAGES = {'dill': 'dill', 'dill_unsafe': 'dill',
+                            'cloudpickle': 'cloudpickle'}
 
 
 class JobOptions(beam_options.PipelineOptions):
@@ -57,6 +64,13 @@ def parse(args: Sequence[str]) -> beam_options.PipelineOptions:
                 unknown[0],
                 ('; did you mean --%s?' % suggestions[0]) if suggestions
                 else ''))
+    library = options.view_as(beam_options.SetupOptions).pickle_library
+    package = _PICKLE_LIBRARY_PACKAGES.get(library)
+    if package is not None and importlib.util.find_spec(package) is None:
+        raise PipelineOptionsError(
+            '--pickle_library=%s needs the %s package, which is not '
+            'installed (the default, cloudpickle, needs nothing)'
+            % (library, package))
     direct = options.view_as(beam_options.DirectOptions)
     if direct.direct_running_mode == 'multi_threading':
         raise PipelineOptionsError(

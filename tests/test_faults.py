@@ -551,3 +551,40 @@ def test_a_damaged_run_record_is_shown_unreadable_and_the_others_listed(
     assert ('unreadable run record: its details and params are not valid'
             in out.getvalue())
     assert capsys.readouterr().err == ''
+
+
+def test_a_param_nested_too_deeply_is_refused_in_one_line(store_path,
+                                                          capsys):
+    with pytest.raises(SystemExit) as exited:
+        run_pipeline.main(['--store', store_path, 'run',
+                           'InteractionAuditOneOffJob', '--param',
+                           'x=' + '[' * 100_000], out=io.StringIO())
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].endswith(
+        'the value of x is nested too deeply')
+    assert 'Traceback' not in err
+
+
+def test_a_pickle_library_that_is_not_installed_is_refused_in_one_line(
+        store, store_path, capsys):
+    _explorations(['e1'])
+    assert run_pipeline.main(
+        ['--store', store_path, 'run', 'InteractionAuditOneOffJob',
+         '--pickle_library=dill'], out=io.StringIO()) == 1
+    assert capsys.readouterr().err == (
+        'error: --pickle_library=dill needs the dill package, which is not '
+        'installed (the default, cloudpickle, needs nothing)\n')
+    assert store.list_runs() == []
+
+
+def test_output_into_a_closed_pipe_ends_quietly(store, store_path):
+    _explorations(['e%02d' % n for n in range(20)])
+    proc = subprocess.Popen(
+        [sys.executable, 'run_pipeline.py', '--store', store_path, 'run',
+         'InteractionAuditOneOffJob'], cwd=REPO, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # As `| head` does once it has what it wants.
+    err = proc.stderr.read()
+    assert proc.wait(timeout=PROCESS_TIMEOUT) == 128 + signal.SIGPIPE
+    assert 'Traceback' not in err and 'BrokenPipeError' not in err, err
