@@ -129,12 +129,16 @@ def _models_read(run: job_runs.JobRun, total: int | None = None) -> str:
     of total (by default, the models its job reads now)."""
     if not _in_progress(run):
         return _count(run.models_read)
-    text = '%s so far' % _count(run.models_read)
     if total is None:
         total = _models_to_read(run.job_type)
+    if total and run.models_read >= total:
+        # The read is done; the run is in its reduce stage.
+        return '%s of %s (100%%): all read; stage: reduce' % (
+            _count(run.models_read), _count(total))
+    text = '%s so far' % _count(run.models_read)
     if total:
         text += ' of %s (%d%%)' % (
-            _count(total), min(100, 100 * run.models_read // total))
+            _count(total), 100 * run.models_read // total)
     return text
 
 
@@ -352,6 +356,23 @@ def _non_negative(text: str) -> int:
     return value
 
 
+# Commands that need no store, or make the one they are given.
+_COMMANDS_WITHOUT_A_STORE = frozenset({'list', 'seed-demo'})
+
+
+def _check_store_exists(args: argparse.Namespace) -> None:
+    """Refuses a command on a store that does not exist, unless it makes
+    one (seed-demo, --create): a mistyped path must not become an empty
+    store."""
+    if args.command in _COMMANDS_WITHOUT_A_STORE or args.create:
+        return
+    url = storage.default_store_url()
+    if not storage.store_exists(url):
+        raise CommandError(
+            'no store at %s (seed-demo fills a new one; --create makes an '
+            'empty one)' % url)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='run_pipeline.py',
@@ -360,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
         '--store', help='the store: a SQLite file path or '
         'datastore://PROJECT[/NAMESPACE] (default: '
         '$%s, else %s)' % (storage.STORE_ENV_VAR, storage.DEFAULT_STORE_PATH))
+    parser.add_argument(
+        '--create', action='store_true',
+        help='make the store if it does not exist (seed-demo always does)')
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
     commands.required = True
 
@@ -417,8 +441,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         parser.error('unrecognized arguments: %s' % ' '.join(extra))
     logging.basicConfig(level=logging.WARNING)
     try:
-        if args.store:
+        if args.store is not None:
             storage.set_default_store(args.store)
+        _check_store_exists(args)
         status = args.handler(args, out)
         out.flush()  # A closed pipe is found here, not at exit.
         return status

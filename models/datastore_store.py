@@ -682,4 +682,10 @@ def normalize_url(url: str) -> str:
     return url.rstrip('/')
 
 
-storage.register_store_type(SCHEME, normalize_url, DatastoreStore)
+def exists(url: str) -> bool:
+    """A Datastore project's namespace always exists: it holds what is
+    written to it."""
+    return True
+
+
+storage.register_store_type(SCHEME, normalize_url, DatastoreStore, exists)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
 from typing import Any, Collection, Iterator, Sequence
@@ -19,6 +20,8 @@ from typing import Any, Collection, Iterator, Sequence
 from models import storage
 
 SCHEME = 'sqlite'
+# A path that starts like a URL's scheme (letters, then a colon).
+_URL_LIKE = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]*:')
 # Pages of a scan: large enough to amortise the query, small enough that a
 # scan holds no more than this many rows in memory.
 SCAN_PAGE_SIZE = 1000
@@ -96,6 +99,7 @@ class SqliteStore(storage.ModelStore):
         self.url = path
         self._local = threading.local()
         directory = os.path.dirname(path)
+        exists(path)  # Refuses a folder or a device.
         try:
             if directory:
                 os.makedirs(directory, exist_ok=True)
@@ -473,12 +477,30 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 
 
 def normalize_url(url: str) -> str:
-    """A SQLite store's URL (a path, or sqlite://PATH) as an absolute path."""
+    """A SQLite store's URL (a path, or sqlite://PATH) as an absolute path.
+    Refuses what looks like a mistyped URL ('file:/x', 'datastore:/p'),
+    which would otherwise name a file in a folder called 'file:'."""
     prefix = SCHEME + '://'
     path = url[len(prefix):] if url.startswith(prefix) else url
     if not path:
         raise storage.StoreError('empty store path')
+    if _URL_LIKE.match(path) and not os.path.exists(path):
+        raise storage.StoreError(
+            '%r is neither a SQLite file path nor a store URL (%s)' % (
+                url, ', '.join('%s://...' % s for s in storage.schemes())))
     return os.path.abspath(os.path.expanduser(path))
 
 
-storage.register_store_type(SCHEME, normalize_url, SqliteStore)
+def exists(path: str) -> bool:
+    """Whether a store file is at path. Raises StoreError if something
+    else is (a folder, a device such as /dev/null)."""
+    if not os.path.exists(path):
+        return False
+    if not os.path.isfile(path):
+        raise storage.StoreError(
+            '%s is not a SQLite store file (it is a %s)' % (
+                path, 'folder' if os.path.isdir(path) else 'special file'))
+    return True
+
+
+storage.register_store_type(SCHEME, normalize_url, SqliteStore, exists)

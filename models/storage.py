@@ -298,8 +298,10 @@ class StoreType(NamedTuple):
 
     # The canonical form of a URL of this scheme.
     normalize: Callable[[str], str]
-    # Opens the store a canonical URL names.
+    # Opens the store a canonical URL names, creating it if it is missing.
     open: Callable[[str], ModelStore]
+    # Whether the store a canonical URL names exists already.
+    exists: Callable[[str], bool]
 
 
 # URL scheme -> its store type; each store module registers its own.
@@ -313,10 +315,23 @@ _default_url: str | None = None
 
 
 def register_store_type(scheme: str, normalize: Callable[[str], str],
-                        opener: Callable[[str], ModelStore]) -> None:
+                        opener: Callable[[str], ModelStore],
+                        exists: Callable[[str], bool]) -> None:
     """Makes URLs of scheme (``scheme://...``) name stores opened by
     opener."""
-    _store_types[scheme] = StoreType(normalize, opener)
+    _store_types[scheme] = StoreType(normalize, opener, exists)
+
+
+def store_exists(url: str) -> bool:
+    """Whether the store url names exists already (opening one that does
+    not creates it)."""
+    url = normalize_store_url(url)
+    return _store_type(url).exists(url)
+
+
+def schemes() -> list[str]:
+    """The URL schemes of the stores registered, sorted."""
+    return sorted(_store_types)
 
 
 def scheme_of(url: str) -> str:
@@ -332,8 +347,7 @@ def _store_type(url: str) -> StoreType:
         return _store_types[scheme]
     except KeyError:
         raise StoreError('no store for %r: known schemes are %s' % (
-            url, ', '.join('%s://' % s for s in sorted(_store_types)))
-        ) from None
+            url, ', '.join('%s://' % s for s in schemes()))) from None
 
 
 def normalize_store_url(url: str) -> str:

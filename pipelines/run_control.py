@@ -82,6 +82,15 @@ class RunWatch:
         if record is not None:
             self._raise_if_stopped(record)
 
+    def flush(self) -> None:
+        """Adds to the run's progress the models check() was told of since
+        it last did: at the end of a read, so that the count an operator
+        sees reaches the read's total."""
+        if self._unreported:
+            storage.get_store(self._store_url).add_run_progress(
+                self._job_id, self._unreported)
+            self._unreported = 0
+
     def _raise_if_stopped(self, record: dict[str, Any]) -> None:
         if record['state'] == CANCELED:
             raise RunCanceledError('job %s was canceled by %s' % (

@@ -133,6 +133,8 @@ class _ReadKeyRangeFn(beam.DoFn):
                     batch, stored_bytes = model_batches.ModelBatch(), 0
             if batch:
                 yield from self._hand_on(batch, stored_bytes)
+            if watch is not None:
+                watch.flush()
         finally:
             # Once per range, not per model: this loop runs for every model.
             self._read.inc(read)

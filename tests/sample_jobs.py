@@ -474,3 +474,28 @@ class GatedMigrationJob(jobs.BaseMapReduceOneOffJobManager):
     @staticmethod
     def reduce(key, values):
         yield (key, len(values))
+
+
+class GatedReduceJob(jobs.BaseMapReduceOneOffJobManager):
+    """Stops in reduce until the file 'gate_path' exists, after touching
+    'gate_path'.reached: lets a test look at a run that has read every
+    model."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        yield ('all', item.id)
+
+    @staticmethod
+    def reduce(key, values):
+        import time
+        gate = GatedReduceJob.get_mapper_param('gate_path')
+        with open(gate + '.reached', 'w'):
+            pass
+        deadline = time.monotonic() + 600
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield (key, len(values))

@@ -153,8 +153,8 @@ def test_list_shows_registered_jobs(store_path):
      'error: InteractionAuditOneOffJob: the runner NoSuchRunner is not '
      'supported'),
 ])
-def test_user_mistakes_are_one_line_and_fail(store_path, capsys, args,
-                                             message):
+def test_user_mistakes_are_one_line_and_fail(store, store_path, capsys,
+                                             args, message):
     code, _ = _cli(store_path, *args)
     err = capsys.readouterr().err
     assert code == 1

@@ -588,3 +588,62 @@ def test_output_into_a_closed_pipe_ends_quietly(store, store_path):
     err = proc.stderr.read()
     assert proc.wait(timeout=PROCESS_TIMEOUT) == 128 + signal.SIGPIPE
     assert 'Traceback' not in err and 'BrokenPipeError' not in err, err
+
+
+@pytest.mark.parametrize('given, message', [
+    ('datastor://x', "no store for 'datastor://x': known schemes are "
+     'datastore://, sqlite://'),
+    ('file:/x', "'file:/x' is neither a SQLite file path nor a store URL"),
+    ('', 'empty store path'),
+    ('/dev/null', '/dev/null is not a SQLite store file (it is a special '
+     'file)'),
+    ('{tmp}/no/such/folder/x.sqlite3', 'no store at {tmp}/no/such/folder/'
+     'x.sqlite3 (seed-demo fills a new one; --create makes an empty one)'),
+    ('{tmp}/missing.sqlite3', 'no store at {tmp}/missing.sqlite3'),
+])
+def test_a_mistyped_or_missing_store_is_refused_and_nothing_created(
+        tmp_path, monkeypatch, capsys, given, message):
+    monkeypatch.chdir(tmp_path)
+    given = given.format(tmp=tmp_path)
+    before = sorted(os.listdir(tmp_path)), sorted(os.listdir('/dev'))
+    for command in (['jobs'], ['run', 'InteractionAuditOneOffJob']):
+        assert run_pipeline.main(['--store', given, *command],
+                                 out=io.StringIO()) == 1
+        err = capsys.readouterr().err
+        assert err.startswith('error: ' + message.format(tmp=tmp_path))
+        assert len(err.splitlines()) == 1, err
+    assert (sorted(os.listdir(tmp_path)), sorted(os.listdir('/dev'))) == (
+        before)
+
+
+def test_seed_demo_and_create_make_a_store_where_asked(tmp_path):
+    path = str(tmp_path / 'new' / 'store.sqlite3')
+    assert run_pipeline.main(['--store', path, '--create', 'jobs'],
+                             out=io.StringIO()) == 0
+    assert os.path.isfile(path)
+    other = str(tmp_path / 'seeded.sqlite3')
+    assert run_pipeline.main(['--store', other, 'seed-demo',
+                              '--explorations', '2', '--users', '1'],
+                             out=io.StringIO()) == 0
+    assert os.path.isfile(other)
+
+
+def test_status_of_a_run_past_its_read_shows_every_model_read(
+        store, store_path, tmp_path, monkeypatch):
+    _explorations(['exp-%03d' % i for i in range(300)])
+    gate = str(tmp_path / 'gate')
+    proc, job_id = _start_driver(store_path, 'GatedReduceJob',
+                                 'gate_path=' + gate)
+    _wait_for_file(gate + '.reached', proc)
+    monkeypatch.setattr(jobs_registry, 'ONE_OFF_JOB_MANAGERS',
+                        [sample_jobs.GatedReduceJob])
+    out = io.StringIO()
+    try:
+        assert run_pipeline.main(['--store', store_path, 'status', job_id],
+                                 out=out) == 0
+    finally:
+        open(gate, 'w').close()
+    assert ('models read:      300 of 300 (100%): all read; stage: reduce\n'
+            in out.getvalue())
+    _, err = proc.communicate(timeout=PROCESS_TIMEOUT)
+    assert proc.returncode == 0, err
