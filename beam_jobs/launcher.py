@@ -189,9 +189,29 @@ def enqueue(job_class: type, job_id: str,
         details=runner.queued_details(options) or None,
         **(_owner() if runner.runs_here else {}))
     if runner.runs_here:
+        _notice_open_ports(options)
         _run_here(runner, spec, options)
     else:
         _submit(runner, spec, options)
+
+
+OPEN_PORTS_NOTICE = (
+    "Beam's local worker processes talk to this process through gRPC "
+    'servers that listen on all network interfaces, not only localhost, '
+    'and carry job code and data: use worker processes on a trusted '
+    'network only (docs/security.md)')
+_open_ports_noticed = False
+
+
+def _notice_open_ports(options: Any) -> None:
+    """Says once per process, when a run asks for Beam's worker processes,
+    that their servers listen on all interfaces (Beam binds them so and
+    has no option to bind them to loopback)."""
+    global _open_ports_noticed
+    if (pipeline_options.uses_worker_processes(options) and
+            not _open_ports_noticed):
+        _open_ports_noticed = True
+        _LOGGER.warning(OPEN_PORTS_NOTICE)
 
 
 def _owner() -> dict[str, Any]:

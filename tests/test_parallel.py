@@ -12,6 +12,7 @@ import sys
 import apache_beam as beam
 import pytest
 
+from beam_jobs import launcher
 from models import exp_models
 from pipelines import options as pipeline_options
 from pipelines import sqlite_io
@@ -176,3 +177,16 @@ def _alive(pid):
     except ProcessLookupError:
         return False
     return True
+
+
+def test_asking_for_workers_says_once_that_their_servers_are_open(
+        store, caplog, monkeypatch):
+    monkeypatch.setattr(launcher, '_open_ports_noticed', False)
+    _put_explorations(10)
+    _run(sample_jobs.WorkerPidJob, [], 2)
+    assert launcher.OPEN_PORTS_NOTICE not in caplog.text
+    for _ in range(2):
+        _run(sample_jobs.WorkerPidJob, MULTI_PROCESSING, 2)
+    notices = [r for r in caplog.records
+               if r.getMessage() == launcher.OPEN_PORTS_NOTICE]
+    assert len(notices) == 1 and notices[0].levelname == 'WARNING'
