@@ -49,9 +49,11 @@ class OutputLostError(RuntimeError):
     """The store holds fewer output lines than the pipeline wrote."""
 
 
-# Errors that stop a run as it is meant to stop, whose traceback says
-# nothing: too many errors, or a record that says the run must stop.
-EXPECTED_STOPS = (errors.TooManyErrorsError, run_control.RunStoppedError)
+# Errors whose traceback says nothing more than their line: a run stopped
+# as it is meant to stop (too many errors, a record that says the run must
+# stop), or by the end of one of its worker processes.
+EXPECTED_STOPS = (errors.TooManyErrorsError, run_control.RunStoppedError,
+                  runners.WorkerEndedError)
 
 
 class Terminated(KeyboardInterrupt):
@@ -397,8 +399,14 @@ def describe_failure(job_name: str, error: BaseException) -> str:
         return ('%s interrupted (Ctrl-C or SIGINT) in the process running it'
                 % job_name)
     root = error
-    while root.__cause__ is not None or root.__context__ is not None:
-        root = root.__cause__ or root.__context__
+    while True:
+        # What it was raised from, or while handling (unless it was raised
+        # `from None`, which says that is no part of its story).
+        inner = root.__cause__ or (
+            None if root.__suppress_context__ else root.__context__)
+        if inner is None:
+            break
+        root = inner
     detail = str(root).strip().splitlines()
     summary = '%s failed: %s: %s' % (
         job_name, type(root).__name__, detail[-1] if detail else '')

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import threading
 from typing import Any, NamedTuple, Sequence
 
 from apache_beam.options import pipeline_options as beam_options
@@ -107,9 +108,74 @@ class LocalRunner(JobRunner):
                options: beam_options.PipelineOptions) -> Submission:
         pipeline = compiler.compiled_pipeline(
             spec, pipeline_options.local_runner(), options)
-        result = pipeline.run()
-        result.wait_until_finish()
+        with _WorkerExits() as exits:
+            try:
+                result = pipeline.run()
+                result.wait_until_finish()
+            except Exception as e:
+                # Beam reports a worker that died as the runner's own
+                # error (queue.Empty, say); the worker's exit says more.
+                if exits.first is not None:
+                    raise WorkerEndedError(exits.first) from None
+                raise
         return Submission(counters=metrics.read_counters(result))
+
+
+class WorkerEndedError(RuntimeError):
+    """A local worker process ended in the middle of a run."""
+
+    def __init__(self, returncode: int) -> None:
+        # Beam starts each worker through a shell, which reports a child
+        # killed by signal N as 128 + N.
+        how = ('signal %d' % (returncode - 128) if returncode > 128
+               else 'exit status %d' % returncode)
+        super().__init__(
+            'a worker process ended unexpectedly (%s); the run stopped '
+            'with it' % how)
+        self.returncode = returncode
+
+
+class _WorkerExits:
+    """While open, takes the report of a local worker process that exited
+    with an error from the thread that waits for it (Beam raises it there,
+    as RuntimeError('Worker subprocess exited with return code N')), in
+    place of that thread's traceback; first is the first such code. Other
+    uncaught thread errors are held until it closes: if a worker ended so,
+    they are its consequences (the runner's threads finding its channels
+    closed) and are dropped; otherwise they go to the hook that was in
+    place."""
+
+    _REPORT = 'Worker subprocess exited with return code '
+
+    def __init__(self) -> None:
+        self.first: int | None = None
+        self._previous = threading.excepthook
+        self._held: list[Any] = []
+
+    def __enter__(self) -> '_WorkerExits':
+        self._previous = threading.excepthook
+        threading.excepthook = self._hook
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        threading.excepthook = self._previous
+        if self.first is None:
+            for args in self._held:
+                self._previous(args)
+        self._held = []
+
+    def _hook(self, args: Any) -> None:
+        message = str(args.exc_value)
+        if (isinstance(args.exc_value, RuntimeError) and
+                message.startswith(self._REPORT)):
+            code = message[len(self._REPORT):].strip()
+            if code.lstrip('-').isdigit() and int(code) > 0:
+                if self.first is None:
+                    self.first = int(code)
+                return
+            if code.lstrip('-').isdigit():
+                return  # Ended by the runner as it shut down: no news.
+        self._held.append(args)
 
 
 class DataflowRunner(JobRunner):

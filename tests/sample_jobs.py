@@ -499,3 +499,29 @@ class GatedReduceJob(jobs.BaseMapReduceOneOffJobManager):
         while not os.path.exists(gate) and time.monotonic() < deadline:
             time.sleep(0.05)
         yield (key, len(values))
+
+
+class PidGatedJob(jobs.BaseMapReduceOneOffJobManager):
+    """Leaves a file named after its process in the folder 'folder', then
+    maps on once the file 'gate_path' exists: lets a test act on every
+    mapping process while each is inside a map."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        import time
+        folder = PidGatedJob.get_mapper_param('folder')
+        with open(os.path.join(folder, str(os.getpid())), 'w'):
+            pass
+        gate = PidGatedJob.get_mapper_param('gate_path')
+        deadline = time.monotonic() + 600
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield ('all', 1)
+
+    @staticmethod
+    def reduce(key, values):
+        yield (key, len(values))

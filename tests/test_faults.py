@@ -647,3 +647,24 @@ def test_status_of_a_run_past_its_read_shows_every_model_read(
             in out.getvalue())
     _, err = proc.communicate(timeout=PROCESS_TIMEOUT)
     assert proc.returncode == 0, err
+
+
+def test_a_killed_worker_process_fails_the_run_saying_so(
+        store, store_path, tmp_path):
+    _explorations(['e%02d' % n for n in range(8)])
+    folder = tmp_path / 'mapping'
+    folder.mkdir()
+    gate = str(tmp_path / 'gate')
+    proc, job_id = _start_driver(
+        store_path, 'PidGatedJob', 'folder=%s' % folder,
+        'gate_path=' + gate, *MULTI_PROCESSING)
+    waiting.wait_until(lambda: len(os.listdir(folder)) == 2 or
+                       proc.poll() is not None, 'both workers to map',
+                       PROCESS_TIMEOUT)
+    os.kill(int(sorted(os.listdir(folder))[0]), signal.SIGKILL)
+    open(gate, 'w').close()
+    out, err = proc.communicate(timeout=PROCESS_TIMEOUT)
+    assert out.split() == ['failed'], err
+    assert job_runs.get(job_id).error == (
+        'PidGatedJob failed: WorkerEndedError: a worker process ended '
+        'unexpectedly (signal 9); the run stopped with it')
