@@ -355,9 +355,9 @@ def _heartbeat(job_id: str, store_url: str) -> periodic.Periodic:
             store.update_run(
                 job_id, {'heartbeat_msec': job_runs.now_msec()},
                 from_states=[job_runs.STATUS_CODE_STARTED])
-        except Exception:  # A busy store must not end the heartbeat.
-            _LOGGER.warning('could not refresh the heartbeat of %s', job_id,
-                            exc_info=True)
+        except Exception as e:  # A busy store must not end the heartbeat.
+            _LOGGER.warning('could not refresh the heartbeat of %s: %s',
+                            job_id, e)
 
     return periodic.Periodic(HEARTBEAT_SECONDS, beat, 'heartbeat-%s' % job_id)
 
@@ -370,18 +370,25 @@ def _record_failure(spec: compiler.JobSpec, error: BaseException) -> None:
 
 
 def _finish(job_id: str, store_url: str, state: str, **changes: Any) -> None:
-    """Moves a started run to its final state. Output is kept only for a
-    completed run: a run that failed, or was canceled meanwhile, never
-    leaves partial output behind."""
+    """Moves a started run to its final state, then, unless it completed,
+    discards its output: a run that failed, or was canceled or declared
+    dead meanwhile, never leaves partial output behind. The state goes
+    first, so that a store that takes a small write but not a large one
+    (a disk nearly full) still records how the run ended."""
     store = storage.get_store(store_url)
-    if state != job_runs.STATUS_CODE_COMPLETED:
-        store.delete_output(job_id)
     try:
         job_runs.transition(
             job_id, state, time_finished_msec=job_runs.now_msec(), **changes)
     except job_runs.InvalidTransitionError:
-        # Canceled while running: the cancel stands, the output goes.
-        store.delete_output(job_id)
+        # Canceled or declared dead while running: that stands.
+        state = job_runs.STATUS_CODE_CANCELED
+    if state != job_runs.STATUS_CODE_COMPLETED:
+        try:
+            store.delete_output(job_id)
+        except storage.StoreError as e:
+            # Served only for completed runs, the rows harm no reader.
+            _LOGGER.warning('could not discard the partial output of %s: %s',
+                            job_id, e)
 
 
 def describe_failure(job_name: str, error: BaseException) -> str:

@@ -15,6 +15,7 @@ import os
 import re
 import sqlite3
 import threading
+import urllib.parse
 from typing import Any, Collection, Iterator, Sequence
 
 from models import storage
@@ -99,7 +100,8 @@ class SqliteStore(storage.ModelStore):
         self.url = path
         self._local = threading.local()
         directory = os.path.dirname(path)
-        exists(path)  # Refuses a folder or a device.
+        if exists(path) and not os.access(path, os.W_OK):
+            return  # Read-only: a store already, to read as it is.
         try:
             if directory:
                 os.makedirs(directory, exist_ok=True)
@@ -123,17 +125,34 @@ class SqliteStore(storage.ModelStore):
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, 'conn', None)
         if conn is None or self._local.pid != os.getpid():
-            conn = sqlite3.connect(
-                self.url, timeout=BUSY_TIMEOUT_SECONDS,
-                isolation_level=None, check_same_thread=False)
-            conn.execute('PRAGMA journal_mode=WAL')
-            conn.execute('PRAGMA synchronous=NORMAL')
+            try:
+                if not os.path.exists(self.url) or os.access(self.url,
+                                                             os.W_OK):
+                    conn = sqlite3.connect(
+                        self.url, timeout=BUSY_TIMEOUT_SECONDS,
+                        isolation_level=None, check_same_thread=False)
+                    conn.execute('PRAGMA journal_mode=WAL')
+                    conn.execute('PRAGMA synchronous=NORMAL')
+                else:
+                    conn = self._read_only_conn()
+            except sqlite3.Error as e:
+                raise storage.StoreError(
+                    'cannot open the store %s: %s' % (self.url, e)) from e
             self._local.conn = conn
             self._local.pid = os.getpid()
         return conn
 
+    def _read_only_conn(self) -> sqlite3.Connection:
+        """A connection to a store file this process cannot write (a
+        read-only disk, say): reads work; writes fail, and say so. As
+        immutable, since SQLite's WAL mode otherwise needs to write its
+        shared-memory file even to read, and nobody can write it here."""
+        uri = 'file:%s?mode=ro&immutable=1' % urllib.parse.quote(self.url)
+        return sqlite3.connect(uri, uri=True, isolation_level=None,
+                               check_same_thread=False)
+
     def _write(self) -> '_WriteTransaction':
-        return _WriteTransaction(self._conn())
+        return _WriteTransaction(self._conn(), self.url)
 
     def close(self) -> None:
         conn = getattr(self._local, 'conn', None)
@@ -412,24 +431,49 @@ class SqliteStore(storage.ModelStore):
 
 
 class _WriteTransaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error.
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error; a write that
+    SQLite refuses (a full disk, a read-only file) raises a StoreError that
+    names the store and the cause.
 
     IMMEDIATE takes the write lock at the start, so two writers queue on the
     busy timeout instead of failing when a read lock would need upgrading.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn = conn
+        self._path = path
 
     def __enter__(self) -> sqlite3.Connection:
-        self._conn.execute('BEGIN IMMEDIATE')
+        try:
+            self._conn.execute('BEGIN IMMEDIATE')
+        except sqlite3.OperationalError as e:
+            raise cannot_write(self._path, e) from e
         return self._conn
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:
-            self._conn.execute('COMMIT')
-        else:
+            try:
+                self._conn.execute('COMMIT')
+            except sqlite3.OperationalError as e:
+                self._rollback()
+                raise cannot_write(self._path, e) from e
+            return
+        self._rollback()
+        if isinstance(exc, sqlite3.OperationalError):
+            raise cannot_write(self._path, exc) from exc
+
+    def _rollback(self) -> None:
+        # After some errors (a full disk) SQLite has rolled back already,
+        # and a ROLLBACK would fail with an error that hides the cause.
+        if self._conn.in_transaction:
             self._conn.execute('ROLLBACK')
+
+
+def cannot_write(path: str, error: sqlite3.Error) -> storage.StoreError:
+    """The StoreError of a write to the store at path that SQLite refused:
+    one line naming the store and the cause."""
+    return storage.StoreError('the store %s cannot be written: %s' % (
+        path, error))
 
 
 def _checked_columns(record: dict[str, Any]) -> list[str]:

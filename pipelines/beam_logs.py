@@ -2,10 +2,12 @@
 logging filter that drops them; any other line still shows.
 
 Two sorts: warnings that are false for local runs, and Beam's error log
-(with its traceback, once per worker and again as relayed) of an
-exception that is how a run is meant to stop: a cancel, a run declared
-dead, too many errors, Ctrl-C or SIGTERM. The launcher records each of
-those in one line, and the command line prints that line.
+(with its traceback, once per worker and again as relayed) of a bundle
+that failed. The launcher records why a run failed, with the traceback's
+tail when it says something, and the command line prints that: Beam's log
+of the same error would only repeat it, at length (and for the exceptions
+that are how a run is meant to stop, a cancel, a run declared dead, too
+many errors, Ctrl-C or SIGTERM, say nothing at all).
 
 Nothing here imports Beam: the filter must be in place before Beam is
 imported, which logs one of the false warnings.
@@ -24,10 +26,11 @@ DROPPED = (
     # the README recommends (a Beam bug: the import did fail, and nothing
     # local needs it).
     'apitools not found',
-    # Beam's relayed error log of a bundle that failed with one of
-    # STOPPING_EXCEPTIONS names it in its text.
+    # Beam's error log of a failed bundle: its own, which names the step
+    # ("... [while running 'Job/Map/...']"), and a worker's, relayed.
+    "[while running '", 'Error processing instruction',
+    # The exceptions of STOPPING_EXCEPTIONS as a relayed log names them.
     'RunCanceledError', 'RunStoppedError', 'TooManyErrorsError',
-    'KeyboardInterrupt [while running', 'Terminated [while running',
 )
 # The exceptions that stop a run on purpose (pipelines.run_control,
 # pipelines.errors, beam_jobs.launcher), by class name: Beam logs a failed

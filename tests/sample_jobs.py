@@ -525,3 +525,20 @@ class PidGatedJob(jobs.BaseMapReduceOneOffJobManager):
     @staticmethod
     def reduce(key, values):
         yield (key, len(values))
+
+
+class BigOutputJob(jobs.BaseMapReduceOneOffJobManager):
+    """Writes a 300,000-character output line for each model mapped: fills
+    a small disk."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        yield (item.id, 1)
+
+    @staticmethod
+    def reduce(key, values):
+        yield key + ' ' + 'x' * 300_000

@@ -668,3 +668,75 @@ def test_a_killed_worker_process_fails_the_run_saying_so(
     assert job_runs.get(job_id).error == (
         'PidGatedJob failed: WorkerEndedError: a worker process ended '
         'unexpectedly (signal 9); the run stopped with it')
+
+
+# A store on a disk of its own: a tmpfs mounted for the test, to fill or
+# to make read-only while a run goes on.
+@pytest.fixture
+def small_disk(tmp_path):
+    mount_point = tmp_path / 'small-disk'
+    mount_point.mkdir()
+    done = subprocess.run(
+        ['mount', '-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', str(mount_point)],
+        capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip('cannot mount a small tmpfs here (needs root): %s'
+                    % done.stderr.strip())
+    yield mount_point
+    storage.close_all_stores()
+    subprocess.run(['umount', '-l', str(mount_point)], check=False)
+
+
+def _store_on(disk, monkeypatch, ids):
+    path = str(disk / 'store.sqlite3')
+    monkeypatch.setenv(storage.STORE_ENV_VAR, path)
+    storage.set_default_store(path)
+    _explorations(ids)
+    storage.close_all_stores()
+    return path
+
+
+def test_a_full_disk_fails_the_run_with_its_cause_and_reads_still_work(
+        small_disk, monkeypatch, capsys):
+    path = _store_on(small_disk, monkeypatch,
+                     ['e%02d' % n for n in range(40)])
+    proc, job_id = _start_driver(path, 'BigOutputJob')
+    out, err = proc.communicate(timeout=PROCESS_TIMEOUT)
+    assert out.split() == ['failed'], err
+    for command in (['status', job_id], ['jobs']):
+        listing = io.StringIO()
+        run_pipeline.main(['--store', path, *command], out=listing)
+        assert job_id in listing.getvalue()
+        assert 'Traceback' not in capsys.readouterr().err
+    error = job_runs.get(job_id).error
+    assert error.splitlines()[0] == (
+        'BigOutputJob failed: OperationalError: database or disk is full')
+    assert 'cannot rollback' not in error
+    assert storage.get_store().count_output(job_id) == 0
+
+
+def test_a_read_only_store_is_read_and_refuses_writes_in_one_line(
+        small_disk, monkeypatch, capsys):
+    path = _store_on(small_disk, monkeypatch, ['e1', 'e2'])
+    job = exp_jobs_one_off.InteractionCountOneOffJob
+    job_id = job.create_new()
+    job.enqueue(job_id)
+    storage.close_all_stores()
+    # The disk cannot be made read-only under a process that has the store
+    # open for writing (the kernel refuses), so between runs.
+    subprocess.run(['mount', '-o', 'remount,ro', str(small_disk)],
+                   check=True)
+    listing = io.StringIO()
+    assert run_pipeline.main(['--store', path, 'jobs'], out=listing) == 0
+    assert job_id in listing.getvalue()
+    output = io.StringIO()
+    assert run_pipeline.main(['--store', path, 'output', job_id],
+                             out=output) == 0
+    assert output.getvalue() == 'TextInput: 2\n'
+    capsys.readouterr()
+    assert run_pipeline.main(['--store', path, 'run',
+                              'InteractionCountOneOffJob'],
+                             out=io.StringIO()) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        'error: the store %s cannot be written: attempt to write a readonly '
+        'database' % path)
