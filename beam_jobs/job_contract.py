@@ -18,6 +18,11 @@ from pipelines import job_spec
 
 # The framework's job base classes: what a job subclasses, never a job.
 _base_classes: list[type] = []
+# The mapper parameter that holds when the run was queued, in milliseconds
+# since the epoch, as text (the old framework's name and form).
+MAPPER_PARAM_KEY_QUEUED_TIME_MSECS = 'queued_time_msecs'
+# The parameters the framework sets itself; a job's own may not shadow one.
+FRAMEWORK_PARAMS = frozenset({MAPPER_PARAM_KEY_QUEUED_TIME_MSECS})
 
 
 class JobContractError(TypeError):
@@ -29,6 +34,17 @@ def register_base_class(base_class: type) -> type:
     itself); returns it, so that it can decorate the class."""
     _base_classes.append(base_class)
     return base_class
+
+
+def check_params_are_free(job_class: type,
+                          params: Mapping[str, Any]) -> None:
+    """Raises JobContractError if a job parameter has the name of one the
+    framework sets (FRAMEWORK_PARAMS), as the old framework did."""
+    shadowed = sorted(FRAMEWORK_PARAMS & set(params))
+    if shadowed:
+        raise JobContractError(
+            '%s: additional job param %s shadows an existing mapper param'
+            % (job_class.__name__, shadowed[0]))
 
 
 def spec_of(job_class: type, job_id: str | None, store_url: str,
@@ -93,13 +109,16 @@ def check_job_class(job_class: Any) -> None:
             '%s is the base class, not a job' % job_class.__name__)
     model_classes_of(job_class)
     _check_static(job_class, 'map', ('item',))
-    _check_static(job_class, 'reduce', ('key', 'values'))
+    # reduce(item) was enough for the old framework in a job whose map
+    # never yields: it is never called.
+    _check_static(job_class, 'reduce', ('key', 'values'), ('item',))
     if getattr(job_class, 'combine', None) is not None:
         _check_static(job_class, 'combine', ('key', 'values'))
 
 
 def _check_static(
-        job_class: type, method: str, parameters: tuple[str, ...]) -> None:
+        job_class: type, method: str, parameters: tuple[str, ...],
+        *other_parameters: tuple[str, ...]) -> None:
     name = job_class.__name__
     owner = next(
         (k for k in job_class.__mro__ if method in vars(k)), None)
@@ -113,13 +132,16 @@ def _check_static(
             '%s.%s must be a @staticmethod taking (%s), as the old framework '
             'required' % (name, method, ', '.join(parameters)))
     function = raw.__func__
-    try:
-        inspect.signature(function).bind(*parameters)
-    except TypeError:
-        raise JobContractError(
-            '%s.%s%s cannot be called with (%s)' % (
-                name, method, inspect.signature(function),
-                ', '.join(parameters))) from None
+    for accepted in (parameters, *other_parameters):
+        try:
+            inspect.signature(function).bind(*accepted)
+            return
+        except TypeError:
+            continue
+    raise JobContractError(
+        '%s.%s%s cannot be called with (%s)' % (
+            name, method, inspect.signature(function),
+            ', '.join(parameters)))
 
 
 def _is_iterable(value: Any) -> bool:

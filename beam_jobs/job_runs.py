@@ -128,6 +128,16 @@ def list_recent(limit: int = 20, job_type: str | None = None) -> list[JobRun]:
             for r in store.list_runs(limit, job_type)]
 
 
+def list_unfinished(job_type: str) -> list[JobRun]:
+    """The queued and started runs of a job, abandoned ones marked failed
+    (and so left out)."""
+    store = storage.get_store()
+    runs = [fail_if_abandoned(store, JobRun(**record))
+            for record in store.list_runs(None, job_type)]
+    return [run for run in runs if run.state in (
+        STATUS_CODE_QUEUED, STATUS_CODE_STARTED)]
+
+
 def abandonment_reason(run: JobRun, now: float | None = None) -> str | None:
     """Why a queued or started local run can no longer be running, or None.
 
@@ -181,6 +191,28 @@ def _pid_alive(pid: int) -> bool:
             return stat.read().rpartition(')')[2].split()[0] != 'Z'
     except OSError:
         return True
+
+
+def check_transition(run: JobRun, to_state: str) -> None:
+    """Raises InvalidTransitionError, naming both states, if the run's
+    state does not allow the move (as transition would, before it is
+    tried)."""
+    if to_state not in VALID_TRANSITIONS.get(run.state, ()):
+        raise InvalidTransitionError('job %s cannot go from %s to %s' % (
+            run.job_id, run.state, to_state))
+
+
+def claim(job_id: str, owner: dict[str, Any]) -> bool:
+    """Makes owner (owner_pid and owner_host) the process that runs a
+    queued run nobody runs yet; returns whether it did. The stores
+    compare-and-set on the state alone, so the queue has one consumer at a
+    time (the test base, or one service)."""
+    record = storage.get_store().get_run(job_id)
+    if (record is None or record['state'] != STATUS_CODE_QUEUED or
+            record['owner_pid'] is not None):
+        return False
+    return storage.get_store().update_run(
+        job_id, dict(owner), from_states=[STATUS_CODE_QUEUED])
 
 
 def transition(job_id: str, to_state: str, **changes: Any) -> JobRun:

@@ -3,12 +3,16 @@
 A job subclasses :class:`BaseMapReduceOneOffJobManager` and defines
 ``entity_classes_to_map_over``, a static ``map`` and a static ``reduce``;
 it may override ``enqueue`` to set ``shard_count``. The framework compiles it
-into a Beam pipeline (see :mod:`pipelines.compiler`).
+into a Beam pipeline (see :mod:`pipelines.compiler`). What ``map`` yields is
+what ``reduce`` gets; beam_jobs.compat.jobs has the same classes with the
+old framework's strings instead.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, Sequence
+
+import datetime
 
 from beam_jobs import job_contract
 from beam_jobs import job_runs
@@ -17,6 +21,16 @@ from models import storage
 from pipelines import mapper_context
 
 DEFAULT_SHARD_COUNT = 8
+
+# The old framework's names for the run states.
+STATUS_CODE_NEW = job_runs.STATUS_CODE_NEW
+STATUS_CODE_QUEUED = job_runs.STATUS_CODE_QUEUED
+STATUS_CODE_STARTED = job_runs.STATUS_CODE_STARTED
+STATUS_CODE_COMPLETED = job_runs.STATUS_CODE_COMPLETED
+STATUS_CODE_FAILED = job_runs.STATUS_CODE_FAILED
+STATUS_CODE_CANCELED = job_runs.STATUS_CODE_CANCELED
+MAPPER_PARAM_KEY_QUEUED_TIME_MSECS = (
+    job_contract.MAPPER_PARAM_KEY_QUEUED_TIME_MSECS)
 
 
 class MapperParamError(KeyError):
@@ -28,31 +42,20 @@ class MapperParamError(KeyError):
 
 
 @job_contract.register_base_class
-class BaseMapReduceOneOffJobManager:
-    """Base class of one-off jobs that map over every model of some classes.
-
-    Author API (what a job defines)::
-
-        @classmethod
-        def entity_classes_to_map_over(cls): return [SomeModel]
-        @staticmethod
-        def map(item): yield (key, value)
-        @staticmethod
-        def reduce(key, values): yield output   # values is a list
-
-    Lifecycle API (what callers use)::
-
-        job_id = MyJob.create_new()
-        MyJob.enqueue(job_id)            # runs to completion locally
-        MyJob.get_status_code(job_id)    # 'completed'
-        MyJob.get_output(job_id)         # ['...', ...]
-    """
+class BaseMapReduceJobManager:
+    """Base class of jobs that map over every model of some classes: the
+    parent of BaseMapReduceOneOffJobManager (which jobs subclass), as in the
+    old framework, with the author API, the lifecycle API and its hooks."""
 
     # How many models or keys may fail (see get_errors) before the run is
     # failed rather than completed. None: no limit, the run completes and
     # reports its error count. A run's own max_errors (create_new, or
     # --max_errors on the command line) takes precedence.
     max_errors: int | None = None
+    # Whether reduce gets keys and values as the old framework's shuffle
+    # delivered them, as str(), and output lines are made as it made them
+    # (see beam_jobs.compat.jobs). A job with a combine is always typed.
+    OLD_FRAMEWORK_STRINGS = False
 
     # Author API.
     @classmethod
@@ -152,7 +155,78 @@ class BaseMapReduceOneOffJobManager:
         """Cancels a queued or started run, recording who did, and discards
         its output. Raises InvalidTransitionError for any other state."""
         launcher.own_run(cls, job_id)
-        launcher.cancel(job_id, user_id)
+        launcher.cancel(job_id, user_id, cls)
+
+    @classmethod
+    def is_active(cls, job_id: str) -> bool:
+        """Whether the run is queued or started."""
+        return cls.get_status_code(job_id) in (
+            STATUS_CODE_QUEUED, STATUS_CODE_STARTED)
+
+    @classmethod
+    def has_finished(cls, job_id: str) -> bool:
+        """Whether the run completed or failed (a canceled run has not
+        finished, as the old framework counted)."""
+        return cls.get_status_code(job_id) in (
+            STATUS_CODE_COMPLETED, STATUS_CODE_FAILED)
+
+    @classmethod
+    def cancel_all_unfinished_jobs(cls, user_id: str | None) -> None:
+        """Cancels every queued or started run of this job."""
+        for run in job_runs.list_unfinished(cls.__name__):
+            cls.cancel(run.job_id, user_id)
+
+    @classmethod
+    def get_metadata(cls, job_id: str) -> dict[str, Any] | None:
+        """What the run records of how it runs (its details)."""
+        return cls.get_run(job_id).details
+
+    # Lifecycle hooks: each runs in the process that moves the run, at the
+    # move (for a Dataflow run's end, in the process that sees it).
+    @classmethod
+    def _pre_enqueue_hook(cls, job_id: str) -> None:
+        pass
+
+    @classmethod
+    def _post_enqueue_hook(cls, job_id: str) -> None:
+        pass
+
+    @classmethod
+    def _pre_start_hook(cls, job_id: str) -> None:
+        pass
+
+    @classmethod
+    def _post_start_hook(cls, job_id: str) -> None:
+        pass
+
+    @classmethod
+    def _post_completed_hook(cls, job_id: str) -> None:
+        pass
+
+    @classmethod
+    def _post_failure_hook(cls, job_id: str) -> None:
+        pass
+
+    @classmethod
+    def _pre_cancel_hook(cls, job_id: str, cancel_message: str) -> None:
+        pass
+
+    @classmethod
+    def _post_cancel_hook(cls, job_id: str, cancel_message: str) -> None:
+        pass
+
+    @staticmethod
+    def _entity_created_before_job_queued(entity: Any) -> bool:
+        """Whether a model was created before the run was queued (inside
+        map or reduce): event-log jobs skip what came after."""
+        queued_msec = float(BaseMapReduceJobManager.get_mapper_param(
+            MAPPER_PARAM_KEY_QUEUED_TIME_MSECS))
+        created = entity.created_on
+        if created is None:
+            return True
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=datetime.timezone.utc)
+        return queued_msec >= created.timestamp() * 1000.0
 
     @classmethod
     def get_mapper_param(cls, param_name: str) -> Any:
@@ -170,6 +244,29 @@ class BaseMapReduceOneOffJobManager:
         if param_name not in params:
             raise MapperParamError(
                 '%s has no mapper parameter %r (given: %s)' % (
-                    job_name, param_name,
-                    ', '.join(sorted(params)) or 'none'))
+                    job_name, param_name, ', '.join(sorted(
+                        set(params) - job_contract.FRAMEWORK_PARAMS))
+                    or 'none'))
         return params[param_name]
+
+
+@job_contract.register_base_class
+class BaseMapReduceOneOffJobManager(BaseMapReduceJobManager):
+    """Base class of one-off jobs that map over every model of some classes.
+
+    Author API (what a job defines)::
+
+        @classmethod
+        def entity_classes_to_map_over(cls): return [SomeModel]
+        @staticmethod
+        def map(item): yield (key, value)
+        @staticmethod
+        def reduce(key, values): yield output   # values is a list
+
+    Lifecycle API (what callers use)::
+
+        job_id = MyJob.create_new()
+        MyJob.enqueue(job_id)            # runs to completion locally
+        MyJob.get_status_code(job_id)    # 'completed'
+        MyJob.get_output(job_id)         # ['...', ...]
+    """

@@ -182,19 +182,87 @@ def enqueue(job_class: type, job_id: str,
         raise JobLaunchError('%s: %s' % (job_name, e)) from e
     except runners.RunnerError as e:
         raise JobLaunchError(str(e)) from e
-    spec = job_contract.spec_of(
-        job_class, job_id, store_url, shard_count, params, max_errors)
+    job_contract.check_params_are_free(job_class, params)
+    defer = runner.runs_here and _deferring
+    _hook(job_class, '_pre_enqueue_hook', job_id)
+    queued_msec = job_runs.now_msec()
     job_runs.transition(
         job_id, job_runs.STATUS_CODE_QUEUED, params=params,
         shard_count=shard_count, runner=runner.name, max_errors=max_errors,
-        time_queued_msec=job_runs.now_msec(),
+        time_queued_msec=queued_msec,
         details=runner.queued_details(options) or None,
-        **(_owner() if runner.runs_here else {}))
+        **(_owner() if runner.runs_here and not defer else {}))
+    _hook(job_class, '_post_enqueue_hook', job_id)
+    if defer:
+        _deferred_classes[job_id] = job_class
+        return
+    spec = _spec(job_class, job_id, store_url, shard_count, params,
+                 max_errors, queued_msec)
     if runner.runs_here:
-        _notice_open_ports(options)
-        _run_here(runner, spec, options)
+        _run_here(runner, job_class, spec, options)
     else:
-        _submit(runner, spec, options)
+        _submit(runner, job_class, spec, options)
+
+
+def _spec(job_class: type, job_id: str, store_url: str, shard_count: int,
+          params: Mapping[str, Any], max_errors: int | None,
+          queued_msec: float) -> compiler.JobSpec:
+    """The run's spec, whose parameters also hold the time it was queued,
+    as the old framework's mapper parameters did (see
+    job_contract.MAPPER_PARAM_KEY_QUEUED_TIME_MSECS)."""
+    return job_contract.spec_of(
+        job_class, job_id, store_url, shard_count,
+        {**params,
+         job_contract.MAPPER_PARAM_KEY_QUEUED_TIME_MSECS: str(queued_msec)},
+        max_errors)
+
+
+# While true, enqueue queues local runs without running them (the test
+# base's task queue; see beam_jobs.job_queue), and the job class of each
+# such run in this process.
+_deferring = False
+_deferred_classes: dict[str, type] = {}
+
+
+def defer_local_runs(defer: bool) -> None:
+    """Whether enqueue only queues local runs (True), for run_queued to
+    run later, or runs them at once (False, the default)."""
+    global _deferring
+    _deferring = defer
+
+
+def deferred_job_class(job_id: str) -> type | None:
+    """The job class of a run this process queued without running it."""
+    return _deferred_classes.get(job_id)
+
+
+def run_queued(job_class: type, job_id: str) -> None:
+    """Runs a local run that was queued without being run (see
+    defer_local_runs) to completion in this process, as enqueue would
+    have."""
+    run = own_run(job_class, job_id)
+    if run.state != job_runs.STATUS_CODE_QUEUED or run.owner_pid is not None:
+        raise JobLaunchError(
+            'job %s is %s%s; only a run queued without running can be run '
+            'from the queue' % (job_id, run.state, ' (run by pid %s)'
+                                % run.owner_pid if run.owner_pid else ''))
+    _deferred_classes.pop(job_id, None)
+    options = pipeline_options.parse(run.pipeline_args or [])
+    runner = runners.LocalRunner()
+    if not job_runs.claim(job_id, _owner()):
+        raise JobLaunchError('job %s was taken by another process' % job_id)
+    spec = _spec(job_class, job_id, storage.default_store_url(),
+                 run.shard_count, run.params or {}, run.max_errors,
+                 run.time_queued_msec)
+    _run_here(runner, job_class, spec, options)
+
+
+def _hook(job_class: type | None, name: str, *args: Any) -> None:
+    """Calls the job class's lifecycle hook name (see
+    beam_jobs.jobs.BaseMapReduceJobManager), if it has one."""
+    hook = None if job_class is None else getattr(job_class, name, None)
+    if hook is not None:
+        hook(*args)
 
 
 OPEN_PORTS_NOTICE = (
@@ -221,14 +289,17 @@ def _owner() -> dict[str, Any]:
     return {'owner_pid': os.getpid(), 'owner_host': socket.gethostname()}
 
 
-def _run_here(runner: runners.JobRunner, spec: compiler.JobSpec,
-              options: Any) -> None:
+def _run_here(runner: runners.JobRunner, job_class: type,
+              spec: compiler.JobSpec, options: Any) -> None:
     """Runs a queued run's pipeline in this process, beating its heartbeat,
     and records how it ended."""
+    _notice_open_ports(options)
+    _hook(job_class, '_pre_start_hook', spec.job_id)
     now = job_runs.now_msec()
     job_runs.transition(
         spec.job_id, job_runs.STATUS_CODE_STARTED, time_started_msec=now,
         heartbeat_msec=now, details=_local_details(options))
+    _hook(job_class, '_post_start_hook', spec.job_id)
     store = storage.get_store(spec.store_url)
     try:
         with _heartbeat(spec.job_id, spec.store_url), _sigterm_interrupts():
@@ -244,14 +315,15 @@ def _run_here(runner: runners.JobRunner, spec: compiler.JobSpec,
                 errors.too_many_errors(error_count, spec.max_errors))
     except BaseException as e:  # Ctrl-C too: never leave a run started.
         interruption = interruption_in(e)
-        _record_failure(spec, interruption or e)
+        _record_failure(job_class, spec, interruption or e)
         if interruption is not None:
             # As it came, whichever step of the pipeline it reached.
             raise interruption from None
         if not isinstance(e, Exception):
             raise
         return
-    _finish(spec.job_id, spec.store_url, job_runs.STATUS_CODE_COMPLETED,
+    _finish(job_class, spec.job_id, spec.store_url,
+            job_runs.STATUS_CODE_COMPLETED,
             models_read=counts[metrics.MODELS_READ],
             values_emitted=counts[metrics.VALUES_EMITTED],
             output_lines=stored, error_count=error_count,
@@ -266,8 +338,8 @@ def _local_details(options: Any) -> dict[str, Any]:
     return {LOCAL_WORKERS: pipeline_options.local_workers(options)}
 
 
-def _submit(runner: runners.JobRunner, spec: compiler.JobSpec,
-            options: Any) -> None:
+def _submit(runner: runners.JobRunner, job_class: type,
+            spec: compiler.JobSpec, options: Any) -> None:
     """Submits a queued run's job to a remote runner and records the
     outcome: started with the runner's job id, failed, or (a dry run)
     canceled with the built job's summary in its details."""
@@ -278,6 +350,7 @@ def _submit(runner: runners.JobRunner, spec: compiler.JobSpec,
             spec.job_id, job_runs.STATUS_CODE_FAILED,
             error=describe_failure(spec.job_name, e),
             time_finished_msec=job_runs.now_msec())
+        _hook(job_class, '_post_failure_hook', spec.job_id)
         return
     if submission.dry_run_summary is not None:
         job_runs.transition(
@@ -286,18 +359,32 @@ def _submit(runner: runners.JobRunner, spec: compiler.JobSpec,
             time_finished_msec=job_runs.now_msec(),
             details={**runner.queued_details(options),
                      'dry_run': submission.dry_run_summary})
+        _hook(job_class, '_post_cancel_hook', spec.job_id, DRY_RUN_NOTE)
         return
+    _hook(job_class, '_pre_start_hook', spec.job_id)
     now = job_runs.now_msec()
     job_runs.transition(
         spec.job_id, job_runs.STATUS_CODE_STARTED, time_started_msec=now,
         heartbeat_msec=now, external_job_id=submission.external_job_id,
         **_owner())
+    _hook(job_class, '_post_start_hook', spec.job_id)
 
 
-def refresh(run: job_runs.JobRun) -> job_runs.JobRun:
+# The lifecycle hook called once a run has moved to each state.
+_POST_HOOKS = {
+    job_runs.STATUS_CODE_STARTED: '_post_start_hook',
+    job_runs.STATUS_CODE_COMPLETED: '_post_completed_hook',
+    job_runs.STATUS_CODE_FAILED: '_post_failure_hook',
+}
+
+
+def refresh(run: job_runs.JobRun,
+            job_class: type | None = None) -> job_runs.JobRun:
     """Asks the runner of an unfinished run what state its job is in and
     moves the run record to match; returns the run as stored. Runs whose
-    runner cannot tell (local ones) are returned as they are."""
+    runner cannot tell (local ones) are returned as they are. With the
+    run's job_class, its lifecycle hooks run for each move, in this
+    process."""
     runner = runners.runner_of(run)
     job_state = None if runner is None else runner.current_state(run)
     if job_state is None:
@@ -323,25 +410,35 @@ def refresh(run: job_runs.JobRun) -> job_runs.JobRun:
             run = job_runs.transition(run.job_id, state, **changes)
         except job_runs.InvalidTransitionError:
             return job_runs.get(run.job_id)  # Someone else moved it first.
+        if state == job_runs.STATUS_CODE_CANCELED:
+            _hook(job_class, '_post_cancel_hook', run.job_id, run.error)
+        elif state in _POST_HOOKS:
+            _hook(job_class, _POST_HOOKS[state], run.job_id)
     return run
 
 
-def cancel(job_id: str, user_id: str | None) -> job_runs.JobRun:
+def cancel(job_id: str, user_id: str | None,
+           job_class: type | None = None) -> job_runs.JobRun:
     """Cancels a queued or started run of any job, recording who did, and
     discards its output. A local pipeline running in another process
     notices within seconds and stops. Raises InvalidTransitionError, naming
-    the run's state, for runs that are not queued or started."""
+    the run's state, for runs that are not queued or started. With the
+    run's job_class, its cancel hooks run around the cancel."""
     run = job_runs.get(job_id)
+    job_runs.check_transition(run, job_runs.STATUS_CODE_CANCELED)
+    message = 'Canceled by %s' % (user_id or 'system')
+    _hook(job_class, '_pre_cancel_hook', job_id, message)
     runner = runners.runner_of(run)
     if runner is not None:
         # A remote job is asked to stop first: if its runner cannot be
         # reached the run stays as it is, rather than look canceled.
         runner.cancel(run)
-    who = user_id or 'system'
     run = job_runs.transition(
-        job_id, job_runs.STATUS_CODE_CANCELED, canceled_by=who,
-        error='Canceled by %s' % who, time_finished_msec=job_runs.now_msec())
+        job_id, job_runs.STATUS_CODE_CANCELED, canceled_by=user_id or
+        'system', error=message, time_finished_msec=job_runs.now_msec())
+    _deferred_classes.pop(job_id, None)
     storage.get_store().delete_output(job_id)
+    _hook(job_class, '_post_cancel_hook', job_id, message)
     return run
 
 
@@ -362,33 +459,39 @@ def _heartbeat(job_id: str, store_url: str) -> periodic.Periodic:
     return periodic.Periodic(HEARTBEAT_SECONDS, beat, 'heartbeat-%s' % job_id)
 
 
-def _record_failure(spec: compiler.JobSpec, error: BaseException) -> None:
+def _record_failure(job_class: type, spec: compiler.JobSpec,
+                    error: BaseException) -> None:
     store = storage.get_store(spec.store_url)
-    _finish(spec.job_id, spec.store_url, job_runs.STATUS_CODE_FAILED,
+    _finish(job_class, spec.job_id, spec.store_url,
+            job_runs.STATUS_CODE_FAILED,
             error=describe_failure(spec.job_name, error),
             error_count=store.count_errors(spec.job_id))
 
 
-def _finish(job_id: str, store_url: str, state: str, **changes: Any) -> None:
+def _finish(job_class: type, job_id: str, store_url: str, state: str,
+            **changes: Any) -> None:
     """Moves a started run to its final state, then, unless it completed,
     discards its output: a run that failed, or was canceled or declared
     dead meanwhile, never leaves partial output behind. The state goes
     first, so that a store that takes a small write but not a large one
     (a disk nearly full) still records how the run ended."""
     store = storage.get_store(store_url)
+    recorded = True
     try:
         job_runs.transition(
             job_id, state, time_finished_msec=job_runs.now_msec(), **changes)
     except job_runs.InvalidTransitionError:
         # Canceled or declared dead while running: that stands.
-        state = job_runs.STATUS_CODE_CANCELED
-    if state != job_runs.STATUS_CODE_COMPLETED:
+        recorded = False
+    if not recorded or state != job_runs.STATUS_CODE_COMPLETED:
         try:
             store.delete_output(job_id)
         except storage.StoreError as e:
             # Served only for completed runs, the rows harm no reader.
             _LOGGER.warning('could not discard the partial output of %s: %s',
                             job_id, e)
+    if recorded:
+        _hook(job_class, _POST_HOOKS[state], job_id)
 
 
 def describe_failure(job_name: str, error: BaseException) -> str:

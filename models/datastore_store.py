@@ -551,7 +551,7 @@ class DatastoreStore(storage.ModelStore):
         return self._in_transaction('deleting job run %s' % job_id, delete)
 
     def list_runs(
-            self, limit: int = 20,
+            self, limit: int | None = 20,
             job_type: str | None = None) -> list[dict[str, Any]]:
         from google.cloud.datastore.query import PropertyFilter
         query = self.client.query(kind=RUN_KIND)

@@ -361,7 +361,7 @@ class SqliteStore(storage.ModelStore):
                 (models_read, job_id, 'started')).rowcount == 1
 
     def list_runs(
-            self, limit: int = 20,
+            self, limit: int | None = 20,
             job_type: str | None = None) -> list[dict[str, Any]]:
         sql = 'SELECT %s FROM job_runs' % ', '.join(RUN_COLUMNS)
         args: list[Any] = []
@@ -369,7 +369,7 @@ class SqliteStore(storage.ModelStore):
             sql += ' WHERE job_type = ?'
             args.append(job_type)
         sql += ' ORDER BY time_created_msec DESC, job_id DESC LIMIT ?'
-        args.append(limit)
+        args.append(-1 if limit is None else limit)  # -1: no limit.
         return [_decode_run_row(r) for r in self._conn().execute(sql, args)]
 
     def write_output(

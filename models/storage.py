@@ -249,9 +249,9 @@ class ModelStore(abc.ABC):
 
     @abc.abstractmethod
     def list_runs(
-            self, limit: int = 20,
+            self, limit: int | None = 20,
             job_type: str | None = None) -> list[dict[str, Any]]:
-        """The most recently created runs first."""
+        """The most recently created runs first (limit None: all)."""
 
     @abc.abstractmethod
     def write_output(

@@ -60,8 +60,8 @@ def _broken_model_list(cls):
     (_job('ClassReduceJob',
           reduce_fn=classmethod(lambda cls, key, values: iter(()))),
      r'ClassReduceJob.reduce must be a @staticmethod taking \(key, values\)'),
-    (_job('ShortReduceJob', reduce_fn=staticmethod(lambda key: iter(()))),
-     r'ShortReduceJob.reduce\(key\) cannot be called with \(key, values\)'),
+    (_job('ShortReduceJob', reduce_fn=staticmethod(lambda: iter(()))),
+     r'ShortReduceJob.reduce\(\) cannot be called with \(key, values\)'),
     (jobs.BaseMapReduceOneOffJobManager, 'is the base class, not a job'),
     (dict, r"<class 'dict'> is not a one-off job class"),
 ])
