@@ -142,12 +142,20 @@ def _models_read(run: job_runs.JobRun, total: int | None = None) -> str:
     return text
 
 
+def _registered_class(job_type: str) -> type | None:
+    """The registered job class of that name, whose hooks the lifecycle
+    calls, or None."""
+    try:
+        return jobs_registry.get_job_class_by_name(job_type)
+    except jobs_registry.UnknownJobError:
+        return None
+
+
 def _models_to_read(job_type: str) -> int | None:
     """How many models a run of the job reads, or None for a job that is
     not registered here."""
-    try:
-        job_class = jobs_registry.get_job_class_by_name(job_type)
-    except jobs_registry.UnknownJobError:
+    job_class = _registered_class(job_type)
+    if job_class is None:
         return None
     store = storage.get_store()
     return sum(store.count(model_class.kind()) for model_class in
@@ -301,7 +309,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     run = job_runs.get(args.job_id)
     if not run.is_finished:
         try:
-            run = launcher.refresh(run)
+            run = launcher.refresh(run, _registered_class(run.job_type))
         except Exception as e:  # No network or credentials: say so.
             sys.stderr.write('warning: cannot refresh from %s: %s: %s\n'
                              % (run.runner, type(e).__name__, e))
@@ -337,7 +345,7 @@ def cmd_cancel(args: argparse.Namespace, out: TextIO) -> int:
         raise CommandError(
             'job %s is %s; only queued or started jobs can be canceled'
             % (run.job_id, run.state))
-    launcher.cancel(run.job_id, args.user)
+    launcher.cancel(run.job_id, args.user, _registered_class(run.job_type))
     out.write('%s: canceled by %s\n' % (run.job_id, args.user))
     return EXIT_OK
 

@@ -52,13 +52,18 @@ def spec_of(job_class: type, job_id: str | None, store_url: str,
             max_errors: int | None = None) -> job_spec.JobSpec:
     """The job (checked) and one run of it, as the compiler takes them."""
     check_job_class(job_class)
+    combine_fn = getattr(job_class, 'combine', None)
     return job_spec.JobSpec(
         job_name=job_class.__name__,
         model_classes=tuple(model_classes_of(job_class)),
         map_fn=job_class.map, reduce_fn=job_class.reduce,
-        combine_fn=getattr(job_class, 'combine', None),
+        combine_fn=combine_fn,
         store_url=store_url, shard_count=shard_count, job_id=job_id,
-        params=dict(params or {}), max_errors=max_errors)
+        params=dict(params or {}), max_errors=max_errors,
+        # A combine's values must be those map yields: a job with one is
+        # typed.
+        old_strings=combine_fn is None and bool(
+            getattr(job_class, 'OLD_FRAMEWORK_STRINGS', False)))
 
 
 def model_classes_of(job_class: type) -> list[type[base_models.BaseModel]]:

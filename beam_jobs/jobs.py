@@ -115,6 +115,12 @@ class BaseMapReduceJobManager:
     def get_output(cls, job_id: str) -> list[str]:
         """The str() of every value reduce yielded, ordered by key; empty
         until the run has completed."""
+        return cls.get_output_lines(job_id)
+
+    @classmethod
+    def get_output_lines(cls, job_id: str) -> list[str]:
+        """Every output line of the run, ordered by key, none collapsed;
+        empty until the run has completed."""
         return list(cls.iter_output(job_id))
 
     @classmethod

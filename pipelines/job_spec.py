@@ -27,3 +27,7 @@ class JobSpec:
     job_id: str | None = None
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     max_errors: int | None = None
+    # The old framework's strings: reduce gets str() of each key and value
+    # map yielded, and each value reduce yields becomes its line after a
+    # JSON round trip (tuples become lists), as '%s' made it.
+    old_strings: bool = False

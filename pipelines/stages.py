@@ -10,6 +10,7 @@ make its dead letters (see _MapFn._error).
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Iterable
 
@@ -124,7 +125,8 @@ class _MapFn(_JobCodeFn):
     def __init__(self, spec: job_spec.JobSpec,
                  keep_key: bool = False) -> None:
         super().__init__(spec, metrics.VALUES_EMITTED)
-        self._map = spec.map_fn
+        self._map = (_stringified(spec.map_fn) if spec.old_strings
+                     else spec.map_fn)
         self._keep_key = keep_key
         # The watch is checked before each batch of models, and before each
         # model while maps are slow (see process_batch).
@@ -312,6 +314,7 @@ class _ReduceFn(_JobCodeFn):
     def __init__(self, spec: job_spec.JobSpec) -> None:
         super().__init__(spec, metrics.KEYS_REDUCED)
         self._reduce = spec.reduce_fn
+        self._line = _old_framework_line if spec.old_strings else str
 
     def process(self, group: tuple[Any, Iterable[Any]]) -> list[Any]:
         if self._watch is not None:
@@ -328,7 +331,8 @@ class _ReduceFn(_JobCodeFn):
             if results is None:
                 return []
             sort_key = output_order.sort_key(key)
-            rows = [(sort_key, index, str(value))
+            line = self._line
+            rows = [(sort_key, index, line(value))
                     for index, value in enumerate(results)]
             for row in rows:
                 if not _encodes_as_text(row[2]):
@@ -380,6 +384,33 @@ class ReduceGroups(beam.PTransform):
         results = groups | 'CallReduce' >> beam.ParDo(
             self._fn).with_outputs(_ReduceFn.ERRORS, main='rows')
         return results.rows, results[_ReduceFn.ERRORS]
+
+
+def _stringified(job_map: Any) -> Any:
+    """job_map, with each (key, value) pair it yields made (str(key),
+    str(value)), as the old framework's shuffle wrote them; anything else
+    it yields is left for the checks to refuse."""
+
+    def map_to_strings(item: Any) -> Iterable[Any] | None:
+        results = job_map(item)
+        if results is None:
+            return None
+        return [(str(pair[0]), str(pair[1]))
+                if type(pair) is tuple and len(pair) == 2 else pair
+                for pair in results]
+
+    return map_to_strings
+
+
+def _old_framework_line(value: Any) -> str:
+    """An output line as the old framework made it: the value through JSON
+    (so tuples print as lists), then '%s'. A value JSON cannot hold prints
+    as it is."""
+    try:
+        value = json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        pass
+    return '%s' % (value,)
 
 
 def _short_repr(value: Any, limit: int = 80) -> str:
