@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import datetime
 import json
+import types
 import uuid
-from typing import Any, Callable, ClassVar, Iterable, Sequence, TypeVar
+from typing import (Any, Callable, ClassVar, Iterable, Mapping, Sequence,
+                    TypeVar)
 
 import msgspec
 
+from models import model_query
 from models import properties as props
 from models import storage
 
 M = TypeVar('M', bound='BaseModel')
 _MISSING = object()
+
+
+class EntityNotFoundError(LookupError):
+    """Model.get(id) found no model with that id (or one marked
+    deleted)."""
 
 
 class ModelDataError(ValueError):
@@ -134,6 +142,9 @@ class BaseModel:
     created_on = props.DateTimeProperty()
     last_updated = props.DateTimeProperty()
 
+    # Where Oppia's models had it.
+    EntityNotFoundError = EntityNotFoundError
+
     _properties: ClassVar[dict[str, props.Property]] = {}
     # How from_stored decodes each property: (name, property, the value
     # types it may keep without calling from_json, or None). Computed once
@@ -202,7 +213,8 @@ class BaseModel:
 
     def __eq__(self, other: object) -> bool:
         return (type(other) is type(self) and other.id == self.id and
-                other._values == self._values)
+                other._values == self._values and
+                other._unknown == self._unknown)
 
     __hash__ = None  # type: ignore[assignment]  # models are mutable
 
@@ -219,12 +231,35 @@ class BaseModel:
         state['_values'] = self._Values(**state['_values'])
         self.__dict__.update(state)
 
+    # Stored properties the class does not declare (one a later version
+    # removed, say), as stored: kept on write, as NDB kept them, until
+    # removed with remove_unknown_property.
+    _unknown: Mapping[str, Any] = types.MappingProxyType({})
+
+    def unknown_properties(self) -> dict[str, Any]:
+        """The stored properties this class does not declare, by name."""
+        return dict(self._unknown)
+
+    def remove_unknown_property(self, name: str) -> None:
+        """Drops a stored property the class does not declare, so that the
+        next put() stores the model without it (a migration's clean-up).
+        Raises KeyError if the model has none of that name."""
+        if name not in self._unknown:
+            raise KeyError('%s %r has no undeclared property %r' % (
+                self.kind(), self.id, name))
+        self._unknown = {k: v for k, v in self._unknown.items()
+                         if k != name}
+
     # Conversion to and from the stored form.
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-compatible dict of this model's properties (no id)."""
+        """The JSON-compatible dict of this model's properties (no id),
+        with the undeclared ones it was stored with."""
         values = self._values
-        return {name: prop.to_json(getattr(values, name))
-                for name, prop in self._properties.items()}
+        stored = {name: prop.to_json(getattr(values, name))
+                  for name, prop in self._properties.items()}
+        if self._unknown:
+            stored.update(self._unknown)
+        return stored
 
     @classmethod
     def from_stored(cls: type[M], model_id: str,
@@ -232,8 +267,9 @@ class BaseModel:
         """Builds a model from what a store returned for it.
 
         Raises ModelDataError, naming the kind, id and property, if the
-        payload is not valid JSON, carries a property the class does not
-        declare, lacks a required one, or has a value of the wrong type.
+        payload is not valid JSON, lacks a required property, or has a value
+        of the wrong type. Properties the class does not declare are kept
+        as they were stored (see unknown_properties).
         """
         typed_decoder = cls._decode_typed
         if typed_decoder is not None and isinstance(payload, (str, bytes)):
@@ -249,8 +285,9 @@ class BaseModel:
                 model = cls.__new__(cls)
                 model.id = model_id
                 # The version as msgspec parsed it, not its text: parsing
-                # the text again in Python cost a sixth of reading a small
-                # model. put() sends it as text; stores compare instants.
+                # the text again in Python is a large share of reading a
+                # small model. put() sends it as text; stores compare
+                # instants.
                 model._version = values.last_updated
                 model._values = values
                 return model
@@ -265,12 +302,12 @@ class BaseModel:
             raise ModelDataError(
                 cls.kind(), model_id, 'stored data is a %s, not an object'
                 % type(payload).__name__)
-        if not payload.keys() <= cls._property_names:
-            raise ModelDataError(
-                cls.kind(), model_id, 'unknown properties in stored data: %s'
-                % ', '.join(sorted(payload.keys() - cls._property_names)))
         model = cls.__new__(cls)
         model.id = model_id
+        if not payload.keys() <= cls._property_names:
+            model._unknown = {
+                name: payload.pop(name)
+                for name in sorted(payload.keys() - cls._property_names)}
         # The decoded payload is converted in place, then kept as the
         # model's _Values.
         try:
@@ -303,6 +340,26 @@ class BaseModel:
                 % ', '.join(missing))
 
     # Reading.
+    @classmethod
+    def get(cls: type[M], entity_id: str, strict: bool = True) -> M | None:
+        """The model with this id, as Oppia's models got it: None if there
+        is none or it is marked deleted, or, if strict, EntityNotFoundError
+        naming the kind and id."""
+        model = cls.get_by_id(entity_id)
+        if model is not None and model.deleted:
+            model = None
+        if model is None and strict:
+            raise EntityNotFoundError(
+                '%s %r not found' % (cls.kind(), entity_id))
+        return model
+
+    @classmethod
+    def query(cls, *filters: props.EqualityFilter) -> model_query.Query:
+        """The models whose properties equal the values given, as NDB
+        wrote it: cls.query(cls.prop == value, ...).fetch() (see
+        models.model_query)."""
+        return model_query.Query(cls, filters)
+
     @classmethod
     def get_by_id(cls: type[M], model_id: str) -> M | None:
         """The model with this id, or None. Deleted-marked models included."""

@@ -10,11 +10,24 @@ from __future__ import annotations
 import copy
 import datetime
 import operator
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class PropertyValueError(ValueError):
     """A value does not fit the property it is assigned to."""
+
+
+class EqualityFilter(NamedTuple):
+    """``Model.prop == value``: a filter of a query (see
+    models.model_query), as NDB wrote one."""
+
+    model_name: str
+    name: str
+    value: Any
+
+    def matches(self, model: Any) -> bool:
+        """Whether the model's value of the property equals value."""
+        return getattr(model, self.name) == self.value
 
 
 class Property(property):
@@ -64,6 +77,22 @@ class Property(property):
         # defined in __main__ is pickled with its properties): they are
         # made again from the name.
         return _unpickled_property, (type(self), dict(self.__dict__))
+
+    # Compared with a value, a property makes a query filter, as in NDB;
+    # it is still hashed (and found in dicts) as itself.
+    __hash__ = property.__hash__
+
+    def __eq__(self, value: Any) -> Any:  # type: ignore[override]
+        if isinstance(value, Property):
+            return self is value
+        return EqualityFilter(self.model_name, self.name,
+                              self.validate(value))
+
+    def __ne__(self, value: Any) -> Any:  # type: ignore[override]
+        if isinstance(value, Property):
+            return self is not value
+        raise TypeError('%s.%s != ...: queries take == filters only' % (
+            self.model_name, self.name))
 
     def default_value(self) -> Any:
         """A fresh default value for a new model."""

@@ -202,7 +202,7 @@ def test_bad_entities_on_datastore_are_read_errors(datastore_url,
     from models import exp_models
     exp_models.ExplorationModel(id='exp-ok', init_state_name='A').put()
     bad = datastore.Entity(datastore_client.key('ExplorationModel', 'exp-bad'))
-    bad.update({'init_state_name': 'A', 'shoe_size': 44})
+    bad.update({'init_state_name': 44})
     datastore_client.put(bad)
     job_class = sample_jobs.FailingMapJob
     job_id = job_class.create_new()
@@ -211,7 +211,8 @@ def test_bad_entities_on_datastore_are_read_errors(datastore_url,
     [error] = job_class.get_errors(job_id)
     assert (error.stage, error.kind, error.entity) == (
         'read', 'ExplorationModel', 'exp-bad')
-    assert 'unknown properties in stored data: shoe_size' in error.message
+    assert 'ExplorationModel.init_state_name expects str, got int' in (
+        error.message)
 
 
 def test_stale_copies_conflict_on_datastore(datastore_url):

@@ -130,7 +130,7 @@ def test_bad_stored_rows_are_errors_and_stay_untouched(store, store_path):
         for i in range(6)])
     bad_rows = {
         'u1': '{"email": "x@a.org"',                        # corrupt JSON
-        'u2': '{"email": "y@a.org", "shoe_size": 44}',      # unknown
+        'u2': '{"email": "y@a.org", "shoe_size": 44}',      # kept, read
         'u3': '{"username": "nobody"}',                     # missing email
         'u4': '{"email": ["not", "a", "string"]}',          # wrong type
     }
@@ -142,15 +142,15 @@ def test_bad_stored_rows_are_errors_and_stay_untouched(store, store_path):
     job_id = job.create_new()
     job.enqueue(job_id)
     assert job.get_status_code(job_id) == 'completed'
-    assert job.get_output(job_id) == ['a.org: 2']
+    # A stored property the class does not declare is kept, not an error.
+    assert job.get_output(job_id) == ['a.org: 3']
     errors = job.get_errors(job_id)
     assert [(e.stage, e.kind, e.entity) for e in errors] == [
-        ('read', 'UserSettingsModel', i) for i in ('u1', 'u2', 'u3', 'u4')]
+        ('read', 'UserSettingsModel', i) for i in ('u1', 'u3', 'u4')]
     messages = [e.message for e in errors]
     assert 'stored data is not valid JSON' in messages[0]
-    assert 'unknown properties in stored data: shoe_size' in messages[1]
-    assert 'missing required properties: email' in messages[2]
-    assert 'UserSettingsModel.email expects str, got list' in messages[3]
+    assert 'missing required properties: email' in messages[1]
+    assert 'UserSettingsModel.email expects str, got list' in messages[2]
     with sqlite3.connect(store_path) as conn:
         for model_id, data in bad_rows.items():
             assert conn.execute(
