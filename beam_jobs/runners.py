@@ -112,7 +112,7 @@ class LocalRunner(JobRunner):
             try:
                 result = pipeline.run()
                 result.wait_until_finish()
-            except Exception as e:
+            except Exception:
                 # Beam reports a worker that died as the runner's own
                 # error (queue.Empty, say); the worker's exit says more.
                 if exits.first is not None:

@@ -37,12 +37,16 @@ class GenericTestBase(unittest.TestCase):
         super().setUp()
         folder = tempfile.mkdtemp(prefix='beam-jobs-test-')
         self.addCleanup(shutil.rmtree, folder, True)
-        path = os.path.join(folder, 'store.sqlite3')
         saved = os.environ.get(storage.STORE_ENV_VAR)
-        os.environ[storage.STORE_ENV_VAR] = path
-        storage.set_default_store(path)
-        launcher.defer_local_runs(True)
         self.addCleanup(self._restore, saved)
+        self.use_store(os.path.join(folder, 'store.sqlite3'))
+        launcher.defer_local_runs(True)
+
+    def use_store(self, url: str) -> None:
+        """Makes url (a fresh Cloud Datastore namespace, say) the test's
+        store instead of its own SQLite file."""
+        os.environ[storage.STORE_ENV_VAR] = url
+        storage.set_default_store(url)
 
     @staticmethod
     def _restore(saved: str | None) -> None:
@@ -53,6 +57,9 @@ class GenericTestBase(unittest.TestCase):
             os.environ.pop(storage.STORE_ENV_VAR, None)
         else:
             os.environ[storage.STORE_ENV_VAR] = saved
+
+    # Python 2's name, which tests of that era call.
+    assertItemsEqual = unittest.TestCase.assertCountEqual
 
     def count_jobs_in_mapreduce_taskqueue(self, queue_name: Any = None
                                           ) -> int:
