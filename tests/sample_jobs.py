@@ -8,12 +8,25 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from beam_jobs import jobs
 from models import base_models
 from models import exp_models
 from models import properties as props
 from models import user_models
+
+
+def wait_at_gate(gate: str, say_reached: bool = True) -> None:
+    """Touches gate + '.reached' (unless not say_reached), then waits until
+    the file gate exists: lets a test act on a run that is certainly at
+    this point. Gives up after ten minutes, so that no test hangs."""
+    if say_reached:
+        with open(gate + '.reached', 'w'):
+            pass
+    deadline = time.monotonic() + 600
+    while not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 class NoteModel(base_models.BaseModel):
@@ -263,15 +276,8 @@ class GatedJob(jobs.BaseMapReduceOneOffJobManager):
 
     @staticmethod
     def map(item):
-        import os
-        import time
         if item.id == GatedJob.get_mapper_param('gate_model'):
-            gate = GatedJob.get_mapper_param('gate_path')
-            with open(gate + '.reached', 'w'):
-                pass
-            deadline = time.monotonic() + 600
-            while not os.path.exists(gate) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_at_gate(GatedJob.get_mapper_param('gate_path'))
         yield ('all', item.id)
 
     @staticmethod
@@ -461,12 +467,7 @@ class GatedMigrationJob(jobs.BaseMapReduceOneOffJobManager):
         import time
         from pipelines import run_control
         if item.id == GatedMigrationJob.get_mapper_param('gate_model'):
-            gate = GatedMigrationJob.get_mapper_param('gate_path')
-            with open(gate + '.reached', 'w'):
-                pass
-            deadline = time.monotonic() + 600
-            while not os.path.exists(gate) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_at_gate(GatedMigrationJob.get_mapper_param('gate_path'))
             time.sleep(run_control.CHECK_INTERVAL_SECONDS)
         NoteModel(id=item.id, text='migrated').put()
         yield ('migrated', 1)
@@ -491,13 +492,7 @@ class GatedReduceJob(jobs.BaseMapReduceOneOffJobManager):
 
     @staticmethod
     def reduce(key, values):
-        import time
-        gate = GatedReduceJob.get_mapper_param('gate_path')
-        with open(gate + '.reached', 'w'):
-            pass
-        deadline = time.monotonic() + 600
-        while not os.path.exists(gate) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_at_gate(GatedReduceJob.get_mapper_param('gate_path'))
         yield (key, len(values))
 
 
@@ -512,14 +507,11 @@ class PidGatedJob(jobs.BaseMapReduceOneOffJobManager):
 
     @staticmethod
     def map(item):
-        import time
         folder = PidGatedJob.get_mapper_param('folder')
         with open(os.path.join(folder, str(os.getpid())), 'w'):
             pass
-        gate = PidGatedJob.get_mapper_param('gate_path')
-        deadline = time.monotonic() + 600
-        while not os.path.exists(gate) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_at_gate(PidGatedJob.get_mapper_param('gate_path'),
+                     say_reached=False)
         yield ('all', 1)
 
     @staticmethod
