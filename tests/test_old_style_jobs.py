@@ -139,6 +139,9 @@ class UserQueryOneOffJobTests(test_utils.GenericTestBase):
         old_style_jobs.UserQueryOneOffJob.enqueue(
             job_id, additional_job_params={'query_id': 'q1'})
         self.assertTrue(old_style_jobs.UserQueryOneOffJob.is_active(job_id))
+        self.assertEqual(
+            self.count_jobs_in_taskqueue(QUEUE_NAME_ONE_OFF_JOBS), 1)
+        self.assertEqual(len(self.get_pending_tasks()), 1)
         # Signed up after the run was queued: not in the answer.
         user_models.UserSettingsModel(id='u3', email='c@x.org').put()
         self.process_and_flush_pending_mapreduce_tasks()
