@@ -26,6 +26,7 @@ import sys
 from typing import Any, Callable, Sequence, TextIO
 
 from beam_jobs import demo_data
+from beam_jobs import interruptions
 from beam_jobs import job_contract
 from beam_jobs import job_runs
 from beam_jobs import jobs
@@ -463,7 +464,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         # more to say, and nothing Python should try to flush at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
-    except launcher.Terminated:
+    except interruptions.Terminated:
         sys.stderr.write('terminated\n')
         return 128 + signal.SIGTERM
     except KeyboardInterrupt:

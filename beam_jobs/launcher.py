@@ -5,16 +5,14 @@ canceling."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
 import socket
-import threading
 import traceback
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
+from beam_jobs import interruptions
 from beam_jobs import job_contract
 from beam_jobs import job_runs
 from beam_jobs import periodic
@@ -54,50 +52,6 @@ class OutputLostError(RuntimeError):
 # stop), or by the end of one of its worker processes.
 EXPECTED_STOPS = (errors.TooManyErrorsError, run_control.RunStoppedError,
                   runners.WorkerEndedError)
-
-
-class Terminated(KeyboardInterrupt):
-    """The process running a run was sent SIGTERM: an interruption, as
-    Ctrl-C is."""
-
-
-def interruption_in(error: BaseException) -> KeyboardInterrupt | None:
-    """The Ctrl-C or SIGTERM behind error, or None. A step of a pipeline
-    run in this process re-raises one as a RuntimeError whose message
-    starts with its class's name ("KeyboardInterrupt [while running
-    ...]")."""
-    seen = error
-    while seen is not None:
-        if isinstance(seen, KeyboardInterrupt):
-            return seen
-        if isinstance(seen, RuntimeError):
-            # The class's name, qualified by its module or not.
-            raised = str(seen).partition(' [while running ')[0]
-            for kind in (Terminated, KeyboardInterrupt):
-                if raised.split('.')[-1] == kind.__name__:
-                    return kind()
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """While open, SIGTERM interrupts this process as Ctrl-C does (raising
-    Terminated), so that a run stopped by a service manager or `kill` is
-    recorded as interrupted, not left started. Only in the main thread,
-    where Python delivers signals."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def own_run(job_class: type, job_id: str) -> job_runs.JobRun:
@@ -302,7 +256,7 @@ def _run_here(runner: runners.JobRunner, job_class: type,
     _hook(job_class, '_post_start_hook', spec.job_id)
     store = storage.get_store(spec.store_url)
     try:
-        with _heartbeat(spec.job_id, spec.store_url), _sigterm_interrupts():
+        with _heartbeat(spec.job_id, spec.store_url), interruptions.sigterm_interrupts():
             counts = runner.submit(spec, options).counters
         stored = store.count_output(spec.job_id)
         if stored != counts[metrics.OUTPUT_LINES]:
@@ -314,7 +268,7 @@ def _run_here(runner: runners.JobRunner, job_class: type,
             raise errors.TooManyErrorsError(
                 errors.too_many_errors(error_count, spec.max_errors))
     except BaseException as e:  # Ctrl-C too: never leave a run started.
-        interruption = interruption_in(e)
+        interruption = interruptions.interruption_in(e)
         _record_failure(job_class, spec, interruption or e)
         if interruption is not None:
             # As it came, whichever step of the pipeline it reached.
@@ -502,7 +456,7 @@ def describe_failure(job_name: str, error: BaseException) -> str:
     (Ctrl-C) is one line: where the runner happened to be waiting says
     nothing about the job.
     """
-    if isinstance(error, Terminated):
+    if isinstance(error, interruptions.Terminated):
         return ('%s interrupted (SIGTERM) in the process running it'
                 % job_name)
     if isinstance(error, KeyboardInterrupt):
