@@ -12,6 +12,7 @@ models, which find the current store through :func:`get_store`.
 from __future__ import annotations
 
 import abc
+import contextvars
 import datetime
 import json
 import os
@@ -309,6 +310,9 @@ _store_types: dict[str, StoreType] = {}
 # The scheme of a URL that names none: a SQLite file path.
 PATH_SCHEME = 'sqlite'
 
+# The store of the run whose job code this context is calling, if any.
+_run_store_url: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    'beam_jobs_run_store', default=None)
 _open_stores: dict[str, ModelStore] = {}
 _open_stores_lock = threading.Lock()
 _default_url: str | None = None
@@ -359,12 +363,30 @@ def normalize_store_url(url: str) -> str:
 
 
 def default_store_url() -> str:
-    """The store used when none is named: set_default_store(), else the
-    BEAM_JOBS_STORE environment variable, else .data/beam_jobs.sqlite3."""
+    """The store used when none is named: a run's store while job code of
+    that run is called (activate_run_store), else set_default_store(), else
+    the BEAM_JOBS_STORE environment variable, else .data/beam_jobs.sqlite3.
+    """
+    active = _run_store_url.get()
+    if active is not None:
+        return active
     if _default_url is not None:
         return _default_url
     return normalize_store_url(
         os.environ.get(STORE_ENV_VAR) or DEFAULT_STORE_PATH)
+
+
+def activate_run_store(url: str) -> contextvars.Token:
+    """Makes url the store of models used by job code in this thread (and
+    its context) until deactivate_run_store: a run's stages call this
+    around its job code, in whichever process runs it, without changing
+    the process's default store for what runs after."""
+    return _run_store_url.set(normalize_store_url(url))
+
+
+def deactivate_run_store(token: contextvars.Token) -> None:
+    """Restores the store that was active before activate_run_store."""
+    _run_store_url.reset(token)
 
 
 def set_default_store(url: str | None) -> None:

@@ -96,19 +96,19 @@ class _JobCodeFn(beam.DoFn):
         self._counter = metrics.counter(counter_name)
         self._counted_in_bundle = 0
 
-    def setup(self) -> None:
-        # Models that job code reads or puts use the run's store, also in
-        # worker processes that never saw the launcher's settings.
-        storage.set_default_store(self._store_url)
-
     def start_bundle(self) -> None:
-        # The run's parameters stay active for the whole bundle, which one
-        # thread processes: activating them around each call would be a
-        # visible share of a run over small models.
+        # The run's parameters and store stay active for the whole bundle,
+        # which one thread processes: activating them around each call
+        # would be a visible share of a run over small models. Models that
+        # job code reads or puts use the run's store, also in worker
+        # processes that never saw the launcher's settings, and only while
+        # the run's code runs: the process's own default is left as it is.
         self._bundle_token = mapper_context.activate(*self._active)
+        self._store_token = storage.activate_run_store(self._store_url)
         self._counted_in_bundle = 0
 
     def finish_bundle(self) -> None:
+        storage.deactivate_run_store(self._store_token)
         mapper_context.deactivate(self._bundle_token)
         if self._counted_in_bundle:
             self._counter.inc(self._counted_in_bundle)

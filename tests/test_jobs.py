@@ -14,7 +14,9 @@ from beam_jobs import exp_jobs_one_off
 from beam_jobs import job_runs
 from beam_jobs import jobs
 from beam_jobs import launcher
+from beam_jobs import user_jobs_one_off
 from models import exp_models
+from models import storage
 from models import user_models
 from pipelines import compiler
 from pipelines import errors
@@ -411,3 +413,23 @@ def test_a_pipeline_that_fails_to_compile_leaves_no_temp_folder(
     assert job.get_status_code(job_id) == 'failed'
     assert 'TypeError: a step that cannot be built' in job.get_error(job_id)
     assert os.listdir(temp) == []
+
+
+def test_two_tests_in_a_row_each_see_only_their_own_store(tmp_path,
+                                                          monkeypatch):
+    # As the README's fixture does it: each test names its store by the
+    # environment variable alone. A run must not leave its store as the
+    # process's default for the next.
+    outputs = []
+    for name, emails in (('first', ['a@x.org', 'b@x.org']),
+                         ('second', ['c@y.org'])):
+        monkeypatch.setenv(storage.STORE_ENV_VAR,
+                           str(tmp_path / ('%s.sqlite3' % name)))
+        user_models.UserSettingsModel.put_multi([
+            user_models.UserSettingsModel(email=email) for email in emails])
+        job = user_jobs_one_off.EmailDomainCountOneOffJob
+        job_id = job.create_new()
+        job.enqueue(job_id)
+        outputs.append(job.get_output(job_id))
+        storage.close_all_stores()
+    assert outputs == [['x.org: 2'], ['y.org: 1']]
