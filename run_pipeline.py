@@ -104,6 +104,9 @@ def _print_status(run: job_runs.JobRun, out: TextIO) -> None:
         ('output lines', _count(run.output_lines)),
         ('errors', _error_summary(run)),
     ]
+    counters = (run.details or {}).get(launcher.JOB_COUNTERS)
+    if counters:
+        rows.append(('counters', _counters_text(counters)))
     if run.external_job_id:
         rows.append(('dataflow job id', run.external_job_id))
     if run.details:
@@ -267,11 +270,21 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         _counted(run.models_read, 'model'),
         _counted(run.output_lines, 'output line'),
         _counted(run.error_count or 0, 'error')))
+    counters = (run.details or {}).get(launcher.JOB_COUNTERS)
+    if counters:
+        sys.stderr.write('%s: counters: %s\n' % (
+            job_id, _counters_text(counters)))
     _print_errors(run, sys.stderr, ERRORS_SHOWN)
     if run.state != job_runs.STATUS_CODE_COMPLETED:
         sys.stderr.write('%s\n' % (run.error or ''))
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _counters_text(counters: dict[str, int]) -> str:
+    """'migrated=1,024, skipped=3'."""
+    return ', '.join('%s=%s' % (name, _count(value))
+                     for name, value in sorted(counters.items()))
 
 
 def _report_remote_run(run: job_runs.JobRun, out: TextIO) -> int:

@@ -19,6 +19,7 @@ from beam_jobs import job_runs
 from beam_jobs import launcher
 from models import storage
 from pipelines import mapper_context
+from pipelines import metrics
 
 DEFAULT_SHARD_COUNT = 8
 
@@ -31,6 +32,12 @@ STATUS_CODE_FAILED = job_runs.STATUS_CODE_FAILED
 STATUS_CODE_CANCELED = job_runs.STATUS_CODE_CANCELED
 MAPPER_PARAM_KEY_QUEUED_TIME_MSECS = (
     job_contract.MAPPER_PARAM_KEY_QUEUED_TIME_MSECS)
+
+
+def increment_counter(name: str, delta: int = 1) -> None:
+    """Adds delta to the run's counter name, from map, combine or reduce;
+    MyJob.get_counters(job_id) gives the totals once the run completed."""
+    metrics.increment_job_counter(name, delta)
 
 
 class MapperParamError(KeyError):
@@ -138,6 +145,14 @@ class BaseMapReduceJobManager:
         the error type, message and the end of the traceback of each."""
         launcher.own_run(cls, job_id)
         return storage.get_store().read_errors(job_id, limit)
+
+    @classmethod
+    def get_counters(cls, job_id: str) -> dict[str, int]:
+        """The counters the run's job code incremented (increment_counter),
+        by name, once the run completed (empty before, and for a run on
+        Dataflow, whose counters its console shows)."""
+        details = cls.get_run(job_id).details or {}
+        return dict(details.get(launcher.JOB_COUNTERS) or {})
 
     @classmethod
     def get_error(cls, job_id: str) -> str | None:

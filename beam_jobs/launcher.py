@@ -30,6 +30,9 @@ MAX_SHARD_COUNT = 1024
 # The key, in a local run's details, of how many worker processes ran it
 # (1: this process alone).
 LOCAL_WORKERS = 'local_workers'
+# The key, in a completed local run's details, of the counters its job code
+# incremented (see beam_jobs.jobs.increment_counter).
+JOB_COUNTERS = 'counters'
 # A running local job refreshes its run's heartbeat this often; a run whose
 # heartbeat is older than job_runs.STALE_AFTER_MSEC is taken for dead.
 HEARTBEAT_SECONDS = 5.0
@@ -256,8 +259,10 @@ def _run_here(runner: runners.JobRunner, job_class: type,
     _hook(job_class, '_post_start_hook', spec.job_id)
     store = storage.get_store(spec.store_url)
     try:
-        with _heartbeat(spec.job_id, spec.store_url), interruptions.sigterm_interrupts():
-            counts = runner.submit(spec, options).counters
+        with _heartbeat(spec.job_id, spec.store_url), (
+                interruptions.sigterm_interrupts()):
+            submission = runner.submit(spec, options)
+        counts = submission.counters
         stored = store.count_output(spec.job_id)
         if stored != counts[metrics.OUTPUT_LINES]:
             raise OutputLostError(
@@ -283,7 +288,8 @@ def _run_here(runner: runners.JobRunner, job_class: type,
             output_lines=stored, error_count=error_count,
             details={**_local_details(options),
                      metrics.KEY_RANGES: counts[metrics.KEY_RANGES],
-                     metrics.KEYS_REDUCED: counts[metrics.KEYS_REDUCED]})
+                     metrics.KEYS_REDUCED: counts[metrics.KEYS_REDUCED],
+                     JOB_COUNTERS: submission.job_counters or {}})
 
 
 def _local_details(options: Any) -> dict[str, Any]:

@@ -46,10 +46,12 @@ class JobState(NamedTuple):
 
 @dataclasses.dataclass
 class Submission:
-    """What submitting a job gave: a finished local run's counters (see
-    pipelines.metrics), a remote job's id, or a dry run's summary."""
+    """What submitting a job gave: a finished local run's counters and its
+    job code's own (see pipelines.metrics), a remote job's id, or a dry
+    run's summary."""
 
     counters: dict[str, int] | None = None
+    job_counters: dict[str, int] | None = None
     external_job_id: str | None = None
     dry_run_summary: dict[str, Any] | None = None
 
@@ -118,7 +120,8 @@ class LocalRunner(JobRunner):
                 if exits.first is not None:
                     raise WorkerEndedError(exits.first) from None
                 raise
-        return Submission(counters=metrics.read_counters(result))
+        return Submission(counters=metrics.read_counters(result),
+                          job_counters=metrics.read_job_counters(result))
 
 
 class WorkerEndedError(RuntimeError):

@@ -1,4 +1,5 @@
-"""The counters every compiled job reports, and reading them back."""
+"""The counters every compiled job reports, the counters a job's own code
+increments (increment_job_counter), and reading them back."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ ERRORS = 'errors'
 
 ALL_COUNTERS = (KEY_RANGES, MODELS_READ, VALUES_EMITTED, KEYS_REDUCED,
                 OUTPUT_LINES, ERRORS)
+# The namespace of the counters job code increments.
+JOB_NAMESPACE = 'beam_jobs.job'
+# Job counters by name, made once each: Beam makes an object per lookup.
+_job_counters: dict[str, Metrics.DelegatingCounter] = {}
 
 
 def counter(name: str) -> Metrics.DelegatingCounter:
@@ -32,3 +37,31 @@ def read_counters(result: PipelineResult) -> dict[str, int]:
         if name in totals:
             totals[name] += found.committed or 0
     return totals
+
+
+def increment_job_counter(name: str, delta: int = 1) -> None:
+    """Adds delta to the job's counter name, from map, combine or reduce
+    (a Beam counter, so it adds up over every worker, on Dataflow too).
+    Outside a running pipeline it counts nothing."""
+    if not isinstance(name, str) or not name:
+        raise ValueError('a counter name is a non-empty string, got %r'
+                         % (name,))
+    if isinstance(delta, bool) or not isinstance(delta, int):
+        raise ValueError('counter %r takes whole numbers, got %r'
+                         % (name, delta))
+    found = _job_counters.get(name)
+    if found is None:
+        found = _job_counters[name] = Metrics.counter(JOB_NAMESPACE, name)
+    found.inc(delta)
+
+
+def read_job_counters(result: PipelineResult) -> dict[str, int]:
+    """The committed totals of the counters job code incremented, by
+    name."""
+    totals: dict[str, int] = {}
+    query = result.metrics().query(
+        MetricsFilter().with_namespace(JOB_NAMESPACE))
+    for found in query['counters']:
+        name = found.key.metric.name
+        totals[name] = totals.get(name, 0) + (found.committed or 0)
+    return dict(sorted(totals.items()))

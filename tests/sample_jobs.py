@@ -534,3 +534,31 @@ class BigOutputJob(jobs.BaseMapReduceOneOffJobManager):
     @staticmethod
     def reduce(key, values):
         yield key + ' ' + 'x' * 300_000
+
+
+class CountingJob(jobs.BaseMapReduceOneOffJobManager):
+    """Counts, with counters of its own, the models it maps (and the deleted
+    ones it skips), its combine calls and the keys it reduces."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [exp_models.ExplorationModel]
+
+    @staticmethod
+    def map(item):
+        if item.deleted:
+            jobs.increment_counter('skipped deleted')
+            return
+        jobs.increment_counter('mapped')
+        yield (item.category, 1)
+
+    @staticmethod
+    def combine(key, values):
+        jobs.increment_counter('combined', 0)
+        yield sum(values)
+
+    @staticmethod
+    def reduce(key, values):
+        jobs.increment_counter('reduced keys')
+        jobs.increment_counter('models in reduce', sum(values))
+        yield (key, sum(values))
