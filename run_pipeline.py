@@ -107,6 +107,10 @@ def _print_status(run: job_runs.JobRun, out: TextIO) -> None:
     counters = (run.details or {}).get(launcher.JOB_COUNTERS)
     if counters:
         rows.append(('counters', _counters_text(counters)))
+    if _is_local_dry_run(run):
+        rows.append(('dry run', 'yes: no model was written; would have '
+                     'written %s (run_pipeline.py writes %s)' % (
+                         _dry_run_counts_text(run), run.job_id)))
     if run.external_job_id:
         rows.append(('dataflow job id', run.external_job_id))
     if run.details:
@@ -281,6 +285,23 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _is_local_dry_run(run: job_runs.JobRun) -> bool:
+    """Whether the run is a local dry run (a Dataflow dry run's details
+    hold the summary of the job it built instead)."""
+    return (run.details or {}).get(launcher.DRY_RUN) is True
+
+
+def _dry_run_counts_text(run: job_runs.JobRun) -> str:
+    """'ExplorationModel: 3 created, 12 written, 0 deleted' for each kind,
+    or 'nothing'."""
+    counts = (run.details or {}).get(launcher.DRY_RUN_WRITES) or {}
+    return '; '.join(
+        '%s: %s' % (kind, ', '.join(
+            '%s %s' % (_count(by_action.get(action, 0)), action)
+            for action in ('created', 'written', 'deleted')))
+        for kind, by_action in sorted(counts.items())) or 'nothing'
+
+
 def _counters_text(counters: dict[str, int]) -> str:
     """'migrated=1,024, skipped=3'."""
     return ', '.join('%s=%s' % (name, _count(value))
@@ -308,12 +329,14 @@ def _report_remote_run(run: job_runs.JobRun, out: TextIO) -> int:
 
 def cmd_jobs(args: argparse.Namespace, out: TextIO) -> int:
     runs = job_runs.list_recent(limit=args.limit, job_type=args.job)
-    row = '%-48s %-10s %-24s %9s %12s %10s %8s\n'
+    row = '%-48s %-20s %-24s %9s %12s %10s %8s\n'
     out.write(row % ('JOB ID', 'STATE', 'QUEUED', 'DURATION', 'MODELS READ',
                      'OUTPUT', 'ERRORS'))
     for run in runs:
         out.write(row % (
-            run.job_id, run.state, _format_msec(run.time_queued_msec),
+            run.job_id, run.state + (' (dry run)' if _is_local_dry_run(run)
+                                     else ''),
+            _format_msec(run.time_queued_msec),
             _duration(run), _count(run.models_read),
             _count(run.output_lines), _count(run.error_count)))
     return EXIT_OK
@@ -349,6 +372,21 @@ def cmd_output(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_errors(args: argparse.Namespace, out: TextIO) -> int:
     run = job_runs.get(args.job_id)
     _print_errors(run, out, args.limit, with_traceback=args.traceback)
+    return EXIT_OK
+
+
+def cmd_writes(args: argparse.Namespace, out: TextIO) -> int:
+    run = job_runs.get(args.job_id)
+    if not _is_local_dry_run(run):
+        raise CommandError('job %s is not a local dry run (run a job with '
+                           '--dry_run=True to see what it would write)'
+                           % run.job_id)
+    out.write('would have written %s\n' % _dry_run_counts_text(run))
+    for write in storage.get_store().read_dry_run_writes(run.job_id):
+        out.write('%s %s %s\n' % (write.action, write.kind, write.entity))
+        for name, (old, new) in sorted(json.loads(write.changes).items()):
+            out.write('    %s: %s -> %s\n' % (
+                name, json.dumps(old), json.dumps(new)))
     return EXIT_OK
 
 
@@ -418,7 +456,10 @@ def build_parser() -> argparse.ArgumentParser:
     add('list', cmd_list, 'list the registered one-off jobs')
     run = add('run', cmd_run,
               'run a registered job to completion and print its output; '
-              'other --options are passed to Beam as pipeline options')
+              'other --options are passed to Beam as pipeline options. '
+              '--dry_run=True runs it locally writing no model (see '
+              '`writes JOB_ID`); with --runner DataflowRunner it keeps '
+              "Beam's meaning: build the Dataflow job, submit nothing")
     run.add_argument('job', help='the job class name, as `list` shows it')
     run.add_argument('--shard_count', type=int,
                      help='key ranges per model kind (overrides the job)')
@@ -442,6 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
     errors_cmd.add_argument('--limit', type=_non_negative)
     errors_cmd.add_argument('--traceback', action='store_true',
                             help='with the end of each traceback')
+    writes = add('writes', cmd_writes,
+                 'list the writes a local dry run kept from the store, with '
+                 'what each would have changed (a sample per kind)')
+    writes.add_argument('job_id')
     cancel = add('cancel', cmd_cancel, 'cancel a queued or started run')
     cancel.add_argument('job_id')
     cancel.add_argument('--user', default='cli', help='who is canceling')

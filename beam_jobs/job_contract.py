@@ -49,7 +49,8 @@ def check_params_are_free(job_class: type,
 
 def spec_of(job_class: type, job_id: str | None, store_url: str,
             shard_count: int, params: Mapping[str, Any] | None = None,
-            max_errors: int | None = None) -> job_spec.JobSpec:
+            max_errors: int | None = None,
+            dry_run: bool = False) -> job_spec.JobSpec:
     """The job (checked) and one run of it, as the compiler takes them."""
     check_job_class(job_class)
     combine_fn = getattr(job_class, 'combine', None)
@@ -63,7 +64,8 @@ def spec_of(job_class: type, job_id: str | None, store_url: str,
         # A combine's values must be those map yields: a job with one is
         # typed.
         old_strings=combine_fn is None and bool(
-            getattr(job_class, 'OLD_FRAMEWORK_STRINGS', False)))
+            getattr(job_class, 'OLD_FRAMEWORK_STRINGS', False)),
+        dry_run=dry_run)
 
 
 def model_classes_of(job_class: type) -> list[type[base_models.BaseModel]]:

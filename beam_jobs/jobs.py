@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator, Sequence
 
 import datetime
+import json
 
 from beam_jobs import job_contract
 from beam_jobs import job_runs
@@ -153,6 +154,27 @@ class BaseMapReduceJobManager:
         Dataflow, whose counters its console shows)."""
         details = cls.get_run(job_id).details or {}
         return dict(details.get(launcher.JOB_COUNTERS) or {})
+
+    @classmethod
+    def is_dry_run(cls, job_id: str) -> bool:
+        """Whether the run is a dry run (--dry_run=True): locally, its job
+        code's writes of models were recorded, not made."""
+        return bool((cls.get_run(job_id).details or {}).get(
+            launcher.DRY_RUN))
+
+    @classmethod
+    def get_dry_run_report(cls, job_id: str) -> dict[str, Any]:
+        """What a local dry run's job code would have written:
+        {'counts': {kind: {'created': n, 'written': n, 'deleted': n}},
+        'writes': [{'kind', 'id', 'action', 'changes': {property: [old,
+        new]}}, ...]}, the writes sampled (the first of each kind per
+        process), ordered by kind and id. Empty for another run."""
+        details = cls.get_run(job_id).details or {}
+        writes = storage.get_store().read_dry_run_writes(job_id)
+        return {
+            'counts': dict(details.get(launcher.DRY_RUN_WRITES) or {}),
+            'writes': [{'kind': w.kind, 'id': w.entity, 'action': w.action,
+                        'changes': json.loads(w.changes)} for w in writes]}
 
     @classmethod
     def get_error(cls, job_id: str) -> str | None:

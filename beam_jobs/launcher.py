@@ -33,6 +33,10 @@ LOCAL_WORKERS = 'local_workers'
 # The key, in a completed local run's details, of the counters its job code
 # incremented (see beam_jobs.jobs.increment_counter).
 JOB_COUNTERS = 'counters'
+# The keys, in a local dry run's details, of its flag and of its counts of
+# the writes it kept from the store (see models.dry_run).
+DRY_RUN = 'dry_run'
+DRY_RUN_WRITES = 'dry_run_writes'
 # A running local job refreshes its run's heartbeat this often; a run whose
 # heartbeat is older than job_runs.STALE_AFTER_MSEC is taken for dead.
 HEARTBEAT_SECONDS = 5.0
@@ -154,7 +158,8 @@ def enqueue(job_class: type, job_id: str,
         _deferred_classes[job_id] = job_class
         return
     spec = _spec(job_class, job_id, store_url, shard_count, params,
-                 max_errors, queued_msec)
+                 max_errors, queued_msec,
+                 runner.runs_here and runners.is_dry_run(options))
     if runner.runs_here:
         _run_here(runner, job_class, spec, options)
     else:
@@ -163,7 +168,7 @@ def enqueue(job_class: type, job_id: str,
 
 def _spec(job_class: type, job_id: str, store_url: str, shard_count: int,
           params: Mapping[str, Any], max_errors: int | None,
-          queued_msec: float) -> compiler.JobSpec:
+          queued_msec: float, dry_run: bool) -> compiler.JobSpec:
     """The run's spec, whose parameters also hold the time it was queued,
     as the old framework's mapper parameters did (see
     job_contract.MAPPER_PARAM_KEY_QUEUED_TIME_MSECS)."""
@@ -171,7 +176,7 @@ def _spec(job_class: type, job_id: str, store_url: str, shard_count: int,
         job_class, job_id, store_url, shard_count,
         {**params,
          job_contract.MAPPER_PARAM_KEY_QUEUED_TIME_MSECS: str(queued_msec)},
-        max_errors)
+        max_errors, dry_run)
 
 
 # While true, enqueue queues local runs without running them (the test
@@ -210,7 +215,7 @@ def run_queued(job_class: type, job_id: str) -> None:
         raise JobLaunchError('job %s was taken by another process' % job_id)
     spec = _spec(job_class, job_id, storage.default_store_url(),
                  run.shard_count, run.params or {}, run.max_errors,
-                 run.time_queued_msec)
+                 run.time_queued_msec, runners.is_dry_run(options))
     _run_here(runner, job_class, spec, options)
 
 
@@ -289,13 +294,19 @@ def _run_here(runner: runners.JobRunner, job_class: type,
             details={**_local_details(options),
                      metrics.KEY_RANGES: counts[metrics.KEY_RANGES],
                      metrics.KEYS_REDUCED: counts[metrics.KEYS_REDUCED],
-                     JOB_COUNTERS: submission.job_counters or {}})
+                     JOB_COUNTERS: submission.job_counters or {},
+                     **({DRY_RUN_WRITES: submission.dry_run_counts}
+                        if submission.dry_run_counts is not None else {})})
 
 
 def _local_details(options: Any) -> dict[str, Any]:
     """What a local run's details say of how it runs: in one process, or
-    on how many of Beam's worker processes."""
-    return {LOCAL_WORKERS: pipeline_options.local_workers(options)}
+    on how many of Beam's worker processes; and whether it is a dry run."""
+    details: dict[str, Any] = {
+        LOCAL_WORKERS: pipeline_options.local_workers(options)}
+    if runners.is_dry_run(options):
+        details[DRY_RUN] = True
+    return details
 
 
 def _submit(runner: runners.JobRunner, job_class: type,

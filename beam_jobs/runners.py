@@ -52,6 +52,7 @@ class Submission:
 
     counters: dict[str, int] | None = None
     job_counters: dict[str, int] | None = None
+    dry_run_counts: dict[str, dict[str, int]] | None = None
     external_job_id: str | None = None
     dry_run_summary: dict[str, Any] | None = None
 
@@ -120,8 +121,11 @@ class LocalRunner(JobRunner):
                 if exits.first is not None:
                     raise WorkerEndedError(exits.first) from None
                 raise
-        return Submission(counters=metrics.read_counters(result),
-                          job_counters=metrics.read_job_counters(result))
+        return Submission(
+            counters=metrics.read_counters(result),
+            job_counters=metrics.read_job_counters(result),
+            dry_run_counts=(metrics.read_dry_run_counts(result)
+                            if spec.dry_run else None))
 
 
 class WorkerEndedError(RuntimeError):
@@ -264,6 +268,12 @@ def runner_of(run: job_runs.JobRun) -> JobRunner | None:
     if run.runner == LocalRunner.name:
         return LocalRunner()
     return None
+
+
+def is_dry_run(options: beam_options.PipelineOptions) -> bool:
+    """Whether --dry_run=True was given: on Dataflow, Beam's meaning (build
+    the job, submit nothing); locally, run it writing no model."""
+    return _is_dry_run(options)
 
 
 def _is_dry_run(options: beam_options.PipelineOptions) -> bool:

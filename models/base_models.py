@@ -17,6 +17,7 @@ from typing import (Any, Callable, ClassVar, Iterable, Mapping, Sequence,
 
 import msgspec
 
+from models import dry_run
 from models import model_query
 from models import properties as props
 from models import storage
@@ -388,7 +389,7 @@ class BaseModel:
     @classmethod
     def put_multi(cls, models: Iterable['BaseModel']) -> None:
         """Stores models, one transaction per kind. Nothing is written if any
-        model is invalid.
+        model is invalid; in a dry run (see models.dry_run), nothing at all.
 
         A model that was read from the store is only written if the stored
         copy has not changed since (optimistic concurrency): otherwise
@@ -414,6 +415,11 @@ class BaseModel:
                     model.last_updated = now
             # As text, which the stores compare by instant (see
             # storage.same_version).
+            recorder = dry_run.current()
+            if recorder is not None:
+                recorder.record_put(kind, [(m.id, m.to_dict())
+                                           for m in group])
+                continue
             expected = {
                 m.id: m._properties['last_updated'].to_json(m._version)
                 for m in group if m._version is not None}
@@ -438,5 +444,9 @@ class BaseModel:
         for model in models:
             by_kind.setdefault(model.kind(), []).append(model.id)
         store = storage.get_store()
+        recorder = dry_run.current()
         for kind, ids in by_kind.items():
-            store.delete(kind, ids)
+            if recorder is not None:
+                recorder.record_delete(kind, ids)
+            else:
+                store.delete(kind, ids)

@@ -41,6 +41,7 @@ URL_PREFIX = SCHEME + '://'
 RUN_KIND = '_BeamJobRun'
 OUTPUT_KIND = '_BeamJobOutput'
 ERROR_KIND = '_BeamJobError'
+DRY_RUN_WRITE_KIND = '_BeamJobDryRunWrite'
 # Error fields that are long or never queried on.
 _UNINDEXED_ERROR_FIELDS = ('entity', 'message', 'traceback')
 # Datastore refuses indexed string values longer than this (in UTF-8).
@@ -652,6 +653,33 @@ class DatastoreStore(storage.ModelStore):
         query = self._error_query(job_id)
         query.keys_only()
         return sum(1 for _ in query.fetch())
+
+
+    # A dry run's sampled writes.
+    def write_dry_run_writes(
+            self, job_id: str,
+            writes: Sequence[storage.DryRunWrite]) -> None:
+        entities = []
+        for write in writes:
+            # Derived from the write, so recording it again overwrites it.
+            digest = hashlib.sha256('\0'.join(
+                (write.kind, write.entity, write.action)).encode('utf-8'))
+            entities.append(self._entity(
+                DRY_RUN_WRITE_KIND, '%s/%s' % (job_id, digest.hexdigest()),
+                {'job_id': job_id, **write._asdict()},
+                ('entity', 'changes')))
+        self._put_entities(
+            'dry-run writes of job %s' % job_id, entities,
+            [4 * (len(w.changes) + len(w.entity)) for w in writes])
+
+    def read_dry_run_writes(self, job_id: str) -> list[storage.DryRunWrite]:
+        from google.cloud.datastore.query import PropertyFilter
+        query = self.client.query(kind=DRY_RUN_WRITE_KIND)
+        query.add_filter(filter=PropertyFilter('job_id', '=', job_id))
+        return sorted(
+            storage.DryRunWrite(*(e[field] for field in
+                                  storage.DryRunWrite._fields))
+            for e in query.fetch())
 
 
 class _EmptyQuery:

@@ -73,6 +73,14 @@ CREATE TABLE IF NOT EXISTS job_output (
     line TEXT NOT NULL,
     PRIMARY KEY (job_id, sort_key, idx)
 );
+CREATE TABLE IF NOT EXISTS job_dry_run_writes (
+    job_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    action TEXT NOT NULL,
+    changes TEXT NOT NULL,
+    PRIMARY KEY (job_id, kind, entity, action)
+);
 CREATE TABLE IF NOT EXISTS job_errors (
     job_id TEXT NOT NULL,
     stage TEXT NOT NULL,
@@ -428,6 +436,21 @@ class SqliteStore(storage.ModelStore):
         return self._conn().execute(
             'SELECT COUNT(*) FROM job_errors WHERE job_id = ?', (job_id,)
         ).fetchone()[0]
+
+    def write_dry_run_writes(
+            self, job_id: str,
+            writes: Sequence[storage.DryRunWrite]) -> None:
+        with self._write() as conn:
+            conn.executemany(
+                'INSERT OR REPLACE INTO job_dry_run_writes (job_id, kind, '
+                'entity, action, changes) VALUES (?, ?, ?, ?, ?)',
+                [(job_id, *write) for write in writes])
+
+    def read_dry_run_writes(self, job_id: str) -> list[storage.DryRunWrite]:
+        rows = self._conn().execute(
+            'SELECT kind, entity, action, changes FROM job_dry_run_writes '
+            'WHERE job_id = ? ORDER BY kind, entity, action', (job_id,))
+        return [storage.DryRunWrite(*row) for row in rows]
 
 
 class _WriteTransaction:

@@ -163,6 +163,18 @@ class JobErrorRecord(NamedTuple):
     traceback: str
 
 
+class DryRunWrite(NamedTuple):
+    """A write of job code that a dry run kept from the store (see
+    models.dry_run): the model's kind and id, what the write would have
+    done ('created', 'written' or 'deleted'), and the JSON of its changes,
+    {property: [old value, new value]}."""
+
+    kind: str
+    entity: str
+    action: str
+    changes: str
+
+
 class ModelStore(abc.ABC):
     """What the framework needs from a place that keeps models and job runs.
 
@@ -289,6 +301,16 @@ class ModelStore(abc.ABC):
     @abc.abstractmethod
     def count_errors(self, job_id: str) -> int:
         """How many errors a run has recorded."""
+
+    @abc.abstractmethod
+    def write_dry_run_writes(self, job_id: str,
+                             writes: Sequence[DryRunWrite]) -> None:
+        """Records sampled writes of a dry run, idempotently per (kind,
+        entity, action)."""
+
+    @abc.abstractmethod
+    def read_dry_run_writes(self, job_id: str) -> list[DryRunWrite]:
+        """A dry run's sampled writes, ordered by (kind, entity, action)."""
 
     def close(self) -> None:
         """Releases connections held by this process."""

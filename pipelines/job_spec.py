@@ -31,3 +31,6 @@ class JobSpec:
     # map yielded, and each value reduce yields becomes its line after a
     # JSON round trip (tuples become lists), as '%s' made it.
     old_strings: bool = False
+    # A dry run: job code's writes of models are recorded, not made (see
+    # models.dry_run).
+    dry_run: bool = False

@@ -65,3 +65,28 @@ def read_job_counters(result: PipelineResult) -> dict[str, int]:
         name = found.key.metric.name
         totals[name] = totals.get(name, 0) + (found.committed or 0)
     return dict(sorted(totals.items()))
+
+
+# The namespace of a dry run's counts of the writes it kept from the store,
+# each named KIND/ACTION.
+DRY_RUN_NAMESPACE = 'beam_jobs.dry_run'
+
+
+def count_dry_run_write(kind: str, action: str, number: int) -> None:
+    """Counts writes a dry run kept from the store (see models.dry_run)."""
+    Metrics.counter(DRY_RUN_NAMESPACE, '%s/%s' % (kind, action)).inc(number)
+
+
+def read_dry_run_counts(result: PipelineResult
+                        ) -> dict[str, dict[str, int]]:
+    """A dry run's counts of the writes it kept from the store:
+    {kind: {'created': n, 'written': n, 'deleted': n}}."""
+    counts: dict[str, dict[str, int]] = {}
+    query = result.metrics().query(
+        MetricsFilter().with_namespace(DRY_RUN_NAMESPACE))
+    for found in query['counters']:
+        kind, _, action = found.key.metric.name.rpartition('/')
+        by_action = counts.setdefault(
+            kind, {'created': 0, 'written': 0, 'deleted': 0})
+        by_action[action] = by_action.get(action, 0) + (found.committed or 0)
+    return dict(sorted(counts.items()))

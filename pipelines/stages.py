@@ -18,6 +18,7 @@ import apache_beam as beam
 from apache_beam import coders
 
 from models import base_models
+from models import dry_run
 from models import storage
 from pipelines import combiners
 from pipelines import errors
@@ -93,26 +94,46 @@ class _JobCodeFn(beam.DoFn):
         self._store_url = storage.normalize_store_url(spec.store_url)
         # A run with no job id (a stage used on its own) is never canceled.
         self._watch = run_control.watch_of(self._store_url, spec.job_id)
+        # In a dry run, the run whose job code's writes are recorded, by a
+        # recorder made in the process that runs the code.
+        self._dry_run_of = spec.job_id if spec.dry_run else None
+        self._recorder: dry_run.Recorder | None = None
         self._counter = metrics.counter(counter_name)
         self._counted_in_bundle = 0
 
     def start_bundle(self) -> None:
-        # The run's parameters and store stay active for the whole bundle,
-        # which one thread processes: activating them around each call
-        # would be a visible share of a run over small models. Models that
-        # job code reads or puts use the run's store, also in worker
-        # processes that never saw the launcher's settings, and only while
-        # the run's code runs: the process's own default is left as it is.
-        self._bundle_token = mapper_context.activate(*self._active)
-        self._store_token = storage.activate_run_store(self._store_url)
         self._counted_in_bundle = 0
 
     def finish_bundle(self) -> None:
-        storage.deactivate_run_store(self._store_token)
-        mapper_context.deactivate(self._bundle_token)
         if self._counted_in_bundle:
             self._counter.inc(self._counted_in_bundle)
             self._counted_in_bundle = 0
+
+    def _enter_job_code(self) -> tuple[Any, ...]:
+        """Makes the run's parameters, its store and, in a dry run, its
+        recorder of writes active for the job code about to be called;
+        _leave_job_code undoes it, in a finally, so that nothing of the run
+        stays active in the thread after a call that raised. Once per batch
+        of models (or per key), not per model: a context switch per model
+        is a visible share of a run over small models. Models that job
+        code reads or puts so use the run's store, also in worker
+        processes that never saw the launcher's settings, and the
+        process's own default store is left as it is."""
+        tokens = [mapper_context.activate(*self._active),
+                  storage.activate_run_store(self._store_url)]
+        if self._dry_run_of is not None:
+            if self._recorder is None:
+                self._recorder = dry_run.Recorder(
+                    self._store_url, self._dry_run_of,
+                    metrics.count_dry_run_write)
+            tokens.append(dry_run.activate(self._recorder))
+        return tuple(tokens)
+
+    def _leave_job_code(self, tokens: tuple[Any, ...]) -> None:
+        if len(tokens) == 3:
+            dry_run.deactivate(tokens[2])
+        storage.deactivate_run_store(tokens[1])
+        mapper_context.deactivate(tokens[0])
 
 
 class _MapFn(_JobCodeFn):
@@ -155,12 +176,19 @@ class _MapFn(_JobCodeFn):
     @beam.DoFn.yields_elements
     def process_batch(self, models: list[base_models.BaseModel]
                       ) -> list[Any]:
+        tokens = self._enter_job_code()
+        try:
+            return self._map_batch(models)
+        finally:
+            self._leave_job_code(tokens)
+
+    def _map_batch(self, models: list[base_models.BaseModel]) -> list[Any]:
         # This runs for every model, and its inner loop for every pair: the
         # common pair (two values of _SIMPLE_TYPES or ASCII strings) is
-        # checked and output here, any other goes through _checked_pair. Inline,
-        # because a call per model is a large share of this stage's time
-        # over small models. A cancel is checked for outside the try: it is not
-        # a model's error.
+        # checked and output here, any other goes through _checked_pair.
+        # Inline, because a call per model is a large share of this
+        # stage's time over small models. A cancel is checked for outside
+        # the try: it is not a model's error.
         watch = self._watch
         each_model_watch = None
         if watch is not None:
@@ -317,6 +345,13 @@ class _ReduceFn(_JobCodeFn):
         self._line = _old_framework_line if spec.old_strings else str
 
     def process(self, group: tuple[Any, Iterable[Any]]) -> list[Any]:
+        tokens = self._enter_job_code()
+        try:
+            return self._reduce_group(group)
+        finally:
+            self._leave_job_code(tokens)
+
+    def _reduce_group(self, group: tuple[Any, Iterable[Any]]) -> list[Any]:
         if self._watch is not None:
             self._watch.check()
         key, values = group

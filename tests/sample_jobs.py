@@ -562,3 +562,27 @@ class CountingJob(jobs.BaseMapReduceOneOffJobManager):
         jobs.increment_counter('reduced keys')
         jobs.increment_counter('models in reduce', sum(values))
         yield (key, sum(values))
+
+
+class UsernameMigrationJob(jobs.BaseMapReduceOneOffJobManager):
+    """A migration: deletes the users whose email is at old.org, gives the
+    others a username from their email, and leaves a NoteModel for each."""
+
+    @classmethod
+    def entity_classes_to_map_over(cls):
+        return [user_models.UserSettingsModel]
+
+    @staticmethod
+    def map(item):
+        if item.email.endswith('@old.org'):
+            item.delete()
+            yield ('deleted', 1)
+            return
+        item.username = item.email.partition('@')[0]
+        item.put()
+        NoteModel(id='note-' + item.id, text='migrated').put()
+        yield ('migrated', 1)
+
+    @staticmethod
+    def reduce(key, values):
+        yield (key, len(values))
