@@ -31,7 +31,8 @@ class InteractionAuditOneOffJob(jobs.BaseMapReduceOneOffJobManager):
 
     @staticmethod
     def reduce(key, values):
-        yield (key, values)
+        # Sorted: values come in no particular order.
+        yield (key, sorted(values))
 
 
 class ExplorationStatesAuditOneOffJob(jobs.BaseMapReduceOneOffJobManager):
