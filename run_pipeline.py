@@ -38,7 +38,9 @@ from models import storage
 from pipelines import dataflow
 from pipelines import options as pipeline_options
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# 0: completed, no model or key failed; 1: failed, or refused; 2: a usage
+# mistake (argparse's); 3: completed, but some models or keys failed.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_COMPLETED_WITH_ERRORS = 0, 1, 2, 3
 # How often `run` prints the progress of the run it waits for.
 PROGRESS_SECONDS = 10.0
 # Errors shown by status, run and output; `errors JOB_ID` shows them all.
@@ -237,13 +239,27 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
         doc = (job_class.__doc__ or '').strip().splitlines()
         out.write('%-38s %-24s %s\n' % (
             job_class.__name__, kinds, doc[0] if doc else ''))
+        if job_contract.declared_params(job_class):
+            out.write('%-38s takes %s\n' % (
+                '', job_contract.describe_params(job_class)))
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    if args.help:
+        out.write(args.run_parser.format_help())
+        if args.job:
+            job_class = jobs_registry.get_job_class_by_name(args.job)
+            out.write('\n%s takes %s\n' % (
+                job_class.__name__, job_contract.describe_params(job_class)))
+        return EXIT_OK
+    if not args.job:
+        raise CommandError('run needs a job name (see `list`)')
     job_class = jobs_registry.get_job_class_by_name(args.job)
     params = dict(args.param or [])
-    pipeline_options.parse(args.pipeline_args)  # Refuse bad options early.
+    # Refused early, before a run is made: bad parameters or options.
+    job_contract.checked_declared_params(job_class, params)
+    pipeline_options.parse(args.pipeline_args)
     job_id = job_class.create_new(pipeline_args=args.pipeline_args,
                                   max_errors=args.max_errors)
     sys.stderr.write('%s: running %s on %s\n' % (
@@ -282,6 +298,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if run.state != job_runs.STATUS_CODE_COMPLETED:
         sys.stderr.write('%s\n' % (run.error or ''))
         return EXIT_FAILED
+    if run.error_count:
+        return EXIT_COMPLETED_WITH_ERRORS
     return EXIT_OK
 
 
@@ -424,7 +442,8 @@ def _check_store_exists(args: argparse.Namespace) -> None:
     """Refuses a command on a store that does not exist, unless it makes
     one (seed-demo, --create): a mistyped path must not become an empty
     store."""
-    if args.command in _COMMANDS_WITHOUT_A_STORE or args.create:
+    if (args.command in _COMMANDS_WITHOUT_A_STORE or args.create or
+            getattr(args, 'help', False)):
         return
     url = storage.default_store_url()
     if not storage.store_exists(url):
@@ -447,9 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
     commands.required = True
 
-    def add(name: str, handler: Callable, help_text: str
-            ) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+    def add(name: str, handler: Callable, help_text: str,
+            **kwargs: Any) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text,
+                                  **kwargs)
         sub.set_defaults(handler=handler)
         return sub
 
@@ -459,8 +479,13 @@ def build_parser() -> argparse.ArgumentParser:
               'other --options are passed to Beam as pipeline options. '
               '--dry_run=True runs it locally writing no model (see '
               '`writes JOB_ID`); with --runner DataflowRunner it keeps '
-              "Beam's meaning: build the Dataflow job, submit nothing")
-    run.add_argument('job', help='the job class name, as `list` shows it')
+              "Beam's meaning: build the Dataflow job, submit nothing",
+              add_help=False)
+    run.add_argument('job', nargs='?',
+                     help='the job class name, as `list` shows it')
+    run.add_argument('-h', '--help', action='store_true',
+                     help='show this help, and the parameters JOB takes')
+    run.set_defaults(run_parser=run)
     run.add_argument('--shard_count', type=int,
                      help='key ranges per model kind (overrides the job)')
     run.add_argument('--param', type=parse_param, action='append',

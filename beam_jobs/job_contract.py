@@ -36,6 +36,86 @@ def register_base_class(base_class: type) -> type:
     return base_class
 
 
+_REQUIRED = object()
+
+
+class Param:
+    """A parameter a job declares it takes, in its PARAMS, in one line::
+
+        PARAMS = {'cutoff_date': Param(str), 'limit': Param(int, 100)}
+
+    Without a default, the parameter is required."""
+
+    def __init__(self, kind: type, default: Any = _REQUIRED) -> None:
+        self.kind = kind
+        self.default = default
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+    def describe(self) -> str:
+        """'str, required' or 'int, default 100'."""
+        return '%s, %s' % (self.kind.__name__, 'required' if self.required
+                           else 'default %r' % (self.default,))
+
+
+def declared_params(job_class: type) -> dict[str, Param] | None:
+    """The parameters a job declares (its PARAMS), or None if it declares
+    none (and so takes any)."""
+    found = getattr(job_class, 'PARAMS', None)
+    if found is None:
+        return None
+    if not isinstance(found, Mapping) or not all(
+            isinstance(p, Param) for p in found.values()):
+        raise JobContractError(
+            '%s.PARAMS must map names to Param(type[, default])'
+            % job_class.__name__)
+    return dict(found)
+
+
+def describe_params(job_class: type) -> str:
+    """What a job takes, for a person: 'cutoff_date (str, required)'."""
+    declared = declared_params(job_class)
+    if declared is None:
+        return 'any parameters (it declares none)'
+    return ', '.join('%s (%s)' % (name, param.describe())
+                     for name, param in sorted(declared.items())) or 'none'
+
+
+def checked_declared_params(job_class: type,
+                            params: Mapping[str, Any]) -> dict[str, Any]:
+    """params, with the declared defaults of those not given; raises
+    JobContractError, listing what the job takes, for one it does not
+    declare, a required one missing, or a value of another type."""
+    declared = declared_params(job_class)
+    if declared is None:
+        return dict(params)
+    name = job_class.__name__
+
+    def refuse(what: str) -> JobContractError:
+        return JobContractError('%s: %s; it takes %s' % (
+            name, what, describe_params(job_class)))
+
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        raise refuse('unknown parameter %s' % unknown[0])
+    checked = {}
+    for param_name, param in sorted(declared.items()):
+        if param_name not in params:
+            if param.required:
+                raise refuse('missing parameter %s' % param_name)
+            checked[param_name] = param.default
+            continue
+        value = params[param_name]
+        if not isinstance(value, param.kind) or (
+                isinstance(value, bool) and param.kind is not bool):
+            raise refuse('parameter %s must be a %s, got %r' % (
+                param_name, param.kind.__name__, value))
+        checked[param_name] = value
+    return checked
+
+
 def check_params_are_free(job_class: type,
                           params: Mapping[str, Any]) -> None:
     """Raises JobContractError if a job parameter has the name of one the

@@ -23,6 +23,8 @@ from pipelines import mapper_context
 from pipelines import metrics
 
 DEFAULT_SHARD_COUNT = 8
+# What a job's PARAMS declare (see BaseMapReduceJobManager.PARAMS).
+Param = job_contract.Param
 
 # The old framework's names for the run states.
 STATUS_CODE_NEW = job_runs.STATUS_CODE_NEW
@@ -60,6 +62,11 @@ class BaseMapReduceJobManager:
     # reports its error count. A run's own max_errors (create_new, or
     # --max_errors on the command line) takes precedence.
     max_errors: int | None = None
+    # The parameters the job takes, if it declares them:
+    # {'cutoff_date': jobs.Param(str), 'limit': jobs.Param(int, 100)}. A
+    # run missing a required one, or given another, is refused before it
+    # starts. None: the job takes any (as the old framework's did).
+    PARAMS: dict[str, Any] | None = None
     # Whether reduce gets keys and values as the old framework's shuffle
     # delivered them, as str(), and output lines are made as it made them
     # (see beam_jobs.compat.jobs). A job with a combine is always typed.

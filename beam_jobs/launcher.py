@@ -144,6 +144,7 @@ def enqueue(job_class: type, job_id: str,
     except runners.RunnerError as e:
         raise JobLaunchError(str(e)) from e
     job_contract.check_params_are_free(job_class, params)
+    params = job_contract.checked_declared_params(job_class, params)
     defer = runner.runs_here and _deferring
     _hook(job_class, '_pre_enqueue_hook', job_id)
     queued_msec = job_runs.now_msec()

@@ -69,6 +69,8 @@ class InactiveUsersOneOffJob(jobs.BaseMapReduceOneOffJobManager):
     Outputs ('inactive', count, sorted user ids).
     """
 
+    PARAMS = {'cutoff_date': jobs.Param(str)}
+
     @classmethod
     def entity_classes_to_map_over(cls):
         return [user_models.UserSettingsModel]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ from beam_jobs import job_runs
 from beam_jobs import jobs_registry
 from models import exp_models
 from models import storage
+from models import user_models
 from tests import sample_jobs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -225,3 +227,41 @@ def test_cli_hides_beams_false_warning_without_the_gcp_extra(tmp_path):
     assert 'apitools not found' not in done.stderr
     # Other warnings still show.
     assert 'a warning of its own' in done.stderr
+
+
+def test_declared_parameters_are_listed_and_checked_before_a_run(
+        store, store_path, capsys):
+    out = io.StringIO()
+    assert run_pipeline.main(['--store', store_path, 'list'], out=out) == 0
+    assert 'takes cutoff_date (str, required)' in out.getvalue()
+    for given, message in (
+            ([], 'missing parameter cutoff_date'),
+            (['--param', 'cutoff_date=2022-01-01', '--param', 'x=1'],
+             'unknown parameter x'),
+            (['--param', 'cutoff_date=20220101'],
+             'parameter cutoff_date must be a str, got 20220101')):
+        assert run_pipeline.main(['--store', store_path, 'run',
+                                  'InactiveUsersOneOffJob', *given],
+                                 out=io.StringIO()) == 1
+        assert capsys.readouterr().err == (
+            'error: InactiveUsersOneOffJob: %s; it takes cutoff_date (str, '
+            'required)\n' % message)
+    assert store.list_runs() == []
+    helped = io.StringIO()
+    assert run_pipeline.main(['run', 'InactiveUsersOneOffJob', '--help'],
+                             out=helped) == 0
+    assert helped.getvalue().endswith(
+        '\nInactiveUsersOneOffJob takes cutoff_date (str, required)\n')
+
+
+def test_a_run_that_completed_with_errors_exits_with_its_own_status(
+        store, store_path):
+    user_models.UserSettingsModel(id='u1', email='a@b.org').put()
+    with sqlite3.connect(store_path) as conn:
+        conn.execute("INSERT INTO models (kind, id, data) VALUES "
+                     "('UserSettingsModel', 'u2', '{not json')")
+    assert run_pipeline.main(['--store', store_path, 'run',
+                              'EmailDomainCountOneOffJob'],
+                             out=io.StringIO()) == (
+        run_pipeline.EXIT_COMPLETED_WITH_ERRORS)
+    assert run_pipeline.EXIT_COMPLETED_WITH_ERRORS == 3
