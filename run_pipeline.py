@@ -152,6 +152,36 @@ def _models_read(run: job_runs.JobRun, total: int | None = None) -> str:
     return text
 
 
+# Counting a kind stops here: on Cloud Datastore a count is a scan of keys.
+COUNT_AT_MOST = 100_000
+
+
+def _models_it_will_read(job_class: type, pipeline_args: Sequence[str]
+                         ) -> str:
+    """'ExplorationModel: 200 models, ...': how many models of each kind a
+    run will read, with its subset (--limit, --ids, --sample)."""
+    subset = pipeline_options.subset_of(pipeline_options.parse(
+        pipeline_args))
+    store = storage.get_store()
+    parts = []
+    for model_class in job_contract.model_classes_of(job_class):
+        count = store.count(model_class.kind(), limit=COUNT_AT_MOST)
+        text = (_counted(count, 'model') if count < COUNT_AT_MOST
+                else 'at least %s models' % _count(count))
+        if subset is not None:
+            if subset.ids is not None:
+                text = 'at most %s of %s' % (
+                    _counted(len(subset.ids[:subset.limit]), 'id'), text)
+            elif subset.limit is not None:
+                text = '%s (--limit) of %s' % (
+                    _count(min(count, subset.limit)), text)
+            if subset.sample is not None:
+                text += ', about %s%% sampled' % ('%g' % (
+                    subset.sample * 100))
+        parts.append('%s: %s' % (model_class.kind(), text))
+    return '; '.join(parts)
+
+
 def _registered_class(job_type: str) -> type | None:
     """The registered job class of that name, whose hooks the lifecycle
     calls, or None."""
@@ -262,8 +292,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     pipeline_options.parse(args.pipeline_args)
     job_id = job_class.create_new(pipeline_args=args.pipeline_args,
                                   max_errors=args.max_errors)
-    sys.stderr.write('%s: running %s on %s\n' % (
-        job_id, job_class.__name__, storage.default_store_url()))
+    sys.stderr.write('%s: running %s on %s; it will read %s\n' % (
+        job_id, job_class.__name__, storage.default_store_url(),
+        _models_it_will_read(job_class, args.pipeline_args)))
     try:
         with _progress_printer(job_id, sys.stderr):
             if args.shard_count is None:

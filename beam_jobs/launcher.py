@@ -37,6 +37,9 @@ JOB_COUNTERS = 'counters'
 # the writes it kept from the store (see models.dry_run).
 DRY_RUN = 'dry_run'
 DRY_RUN_WRITES = 'dry_run_writes'
+# The key, in a local run's details, of the subset of models it ran on
+# (--limit, --ids, --sample; see pipelines.subsets).
+SUBSET = 'subset'
 # A running local job refreshes its run's heartbeat this often; a run whose
 # heartbeat is older than job_runs.STALE_AFTER_MSEC is taken for dead.
 HEARTBEAT_SECONDS = 5.0
@@ -302,11 +305,15 @@ def _run_here(runner: runners.JobRunner, job_class: type,
 
 def _local_details(options: Any) -> dict[str, Any]:
     """What a local run's details say of how it runs: in one process, or
-    on how many of Beam's worker processes; and whether it is a dry run."""
+    on how many of Beam's worker processes; whether it is a dry run; and
+    the subset of models it runs on, if any."""
     details: dict[str, Any] = {
         LOCAL_WORKERS: pipeline_options.local_workers(options)}
     if runners.is_dry_run(options):
         details[DRY_RUN] = True
+    subset = pipeline_options.subset_of(options)
+    if subset is not None:
+        details[SUBSET] = subset.describe()
     return details
 
 

@@ -299,6 +299,15 @@ class SqliteStore(storage.ModelStore):
                         e.reason, _escaped(raw_data)))))
         return page, last_rowid
 
+    def id_at(self, kind: str, position: int) -> str | None:
+        """The id of the model at position (from 0) in id order, or None
+        if the kind has no more models than that: the end of a read of its
+        first `position` models (an id that is not valid text is skipped
+        for the next)."""
+        if self.count(kind, limit=position + 1) <= position:
+            return None
+        return _text_id_at(self._conn(), 'kind = ?', [kind], position)
+
     def split_points(self, kind: str, num_splits: int) -> list[str]:
         total = self.count(kind)
         if num_splits <= 1 or total == 0:

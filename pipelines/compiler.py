@@ -44,10 +44,12 @@ class CompiledJob(beam.PTransform):
     def expand(self, pbegin: beam.pvalue.PBegin) -> Any:
         spec = self._spec
         io = store_io.io_for(spec.store_url)
+        subset = pipeline_options.subset_of(pbegin.pipeline.options)
         models, error_sources = [], []
         for model_class in spec.model_classes:
             read, read_errors = pbegin | 'Read%s' % model_class.kind() >> (
-                io.read_models(model_class, spec.shard_count, spec.job_id))
+                io.read_models(model_class, spec.shard_count, spec.job_id,
+                               subset))
             models.append(read)
             error_sources.append(read_errors)
         if len(models) > 1:

@@ -26,6 +26,7 @@ from pipelines import errors
 from pipelines import metrics
 from pipelines import model_read
 from pipelines import run_control
+from pipelines import subsets
 
 # Beam's Query hands its filters to google-cloud-datastore positionally,
 # which warns once per read; the warning is about Beam's code, and would
@@ -79,9 +80,20 @@ class ReadDatastoreModels(model_read.ModelRead):
 
     def expand(self, pbegin: beam.pvalue.PBegin
                ) -> tuple[beam.PCollection, beam.PCollection]:
+        subset = self._subset
         query = kind_query(self._model_class.kind(), self._store_url)
+        if subset is not None and subset.limit is not None and (
+                subset.ids is None):
+            # The connector reads a query with a limit whole, unsplit.
+            query.limit = subset.limit
         entities = pbegin | 'ReadFromDatastore' >> (
             datastoreio.ReadFromDatastore(query, num_splits=self._num_splits))
+        if subset is not None and subset.filters_ids():
+            # Leaves out the models the subset does not keep, by key name,
+            # before they are decoded (the kind is still read whole).
+            entities = entities | 'KeepSubset' >> beam.Filter(
+                lambda entity, keeps: keeps(entity.key.path_elements[-1]),
+                subset.keeps)
         if self._job_id is not None:
             entities = entities | 'CheckCanceled' >> (
                 run_control.CheckCanceled(self._store_url, self._job_id))
@@ -145,11 +157,12 @@ class DatastoreIO:
         self._store_url = storage.normalize_store_url(store_url)
 
     def read_models(self, model_class: type[base_models.BaseModel],
-                    num_splits: int, job_id: str | None
+                    num_splits: int, job_id: str | None,
+                    subset: subsets.Subset | None = None
                     ) -> ReadDatastoreModels:
         """Every model of model_class, as (models, errors)."""
         return ReadDatastoreModels(
-            model_class, self._store_url, num_splits, job_id)
+            model_class, self._store_url, num_splits, job_id, subset)
 
     def write_output(self, job_id: str) -> WriteDatastoreOutput:
         """The sink of a run's output rows."""

@@ -17,6 +17,8 @@ from typing import Sequence
 from apache_beam.options import pipeline_options as beam_options
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 
+from pipelines import subsets
+
 LOCAL_RUNNER = 'FnApiRunner'
 # Names a user may give for the local runner; all mean FnApiRunner.
 _LOCAL_RUNNER_NAMES = frozenset(
@@ -40,6 +42,19 @@ class JobOptions(beam_options.PipelineOptions):
             '--disable_combiner', action='store_true', default=False,
             help="Ignore the job's combine(key, values) and group every "
                  'value before reduce; the output must be the same.')
+        parser.add_argument(
+            '--limit', type=int, default=None,
+            help='Map at most the first N models (by id) of each kind.')
+        parser.add_argument(
+            '--ids', default=None,
+            help='Map only the models of these ids (comma-separated).')
+        parser.add_argument(
+            '--sample', type=float, default=None,
+            help='Map a pseudo-random FRACTION of the models (0 to 1), the '
+                 'same ones for the same --sample_seed.')
+        parser.add_argument(
+            '--sample_seed', type=int, default=0,
+            help='The seed of --sample (default 0).')
 
 
 class PipelineOptionsError(ValueError):
@@ -71,6 +86,7 @@ def parse(args: Sequence[str]) -> beam_options.PipelineOptions:
             '--pickle_library=%s needs the %s package, which is not '
             'installed (the default, cloudpickle, needs nothing)'
             % (library, package))
+    subset_of(options)  # Refuses a subset that makes no sense.
     direct = options.view_as(beam_options.DirectOptions)
     if direct.direct_running_mode == 'multi_threading':
         raise PipelineOptionsError(
@@ -91,6 +107,31 @@ def runner_name(options: beam_options.PipelineOptions) -> str:
 def is_local(options: beam_options.PipelineOptions) -> bool:
     """Whether the run executes in this process (and its local workers)."""
     return runner_name(options) == LOCAL_RUNNER
+
+
+def subset_of(options: beam_options.PipelineOptions | None
+              ) -> subsets.Subset | None:
+    """The subset of models a run with these options maps, or None for
+    all. Raises PipelineOptionsError for a limit under 1, a sample outside
+    (0, 1] or no ids."""
+    if options is None:
+        return None
+    job = options.view_as(JobOptions)
+    if job.limit is None and job.ids is None and job.sample is None:
+        return None
+    if job.limit is not None and job.limit < 1:
+        raise PipelineOptionsError('--limit must be 1 or more, got %d'
+                                   % job.limit)
+    if job.sample is not None and not 0 < job.sample <= 1:
+        raise PipelineOptionsError('--sample must be a fraction above 0 '
+                                   'and at most 1, got %s' % job.sample)
+    ids = None
+    if job.ids is not None:
+        ids = tuple(sorted({i.strip() for i in job.ids.split(',')
+                            if i.strip()}))
+        if not ids:
+            raise PipelineOptionsError('--ids names no id')
+    return subsets.Subset(job.limit, ids, job.sample, job.sample_seed)
 
 
 def disables_combiner(options: beam_options.PipelineOptions | None) -> bool:

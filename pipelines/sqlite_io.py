@@ -17,6 +17,7 @@ from pipelines import model_batches
 from pipelines import model_read
 from pipelines import options as pipeline_options
 from pipelines import run_control
+from pipelines import subsets
 
 OUTPUT_BATCH_SIZE = 500
 # A batch of models handed from the read to the map stage ends at this many
@@ -40,6 +41,21 @@ class KeyRange(NamedTuple):
     end: str | None
 
 
+def subset_key_ranges(store: Any, kind: str,
+                      subset: subsets.Subset) -> list[KeyRange] | None:
+    """The key ranges that hold a subset of the kind, or None to read it
+    all: one range per id for --ids (the first --limit of them), or for
+    --limit one range that ends at the first model past it."""
+    if subset.ids is not None:
+        ids = subset.ids[:subset.limit] if subset.limit else subset.ids
+        # The smallest text after an id ends the range of that id alone.
+        return [KeyRange(kind, model_id, model_id + '\0')
+                for model_id in ids]
+    if subset.limit is not None:
+        return [KeyRange(kind, None, store.id_at(kind, subset.limit))]
+    return None
+
+
 def split_key_ranges(
         store: storage.ModelStore, kind: str,
         num_splits: int) -> list[KeyRange]:
@@ -56,14 +72,20 @@ def split_key_ranges(
 class _SplitKindFn(beam.DoFn):
     """kind -> its key ranges, computed where the pipeline runs."""
 
-    def __init__(self, store_url: str, num_splits: int) -> None:
+    def __init__(self, store_url: str, num_splits: int,
+                 subset: subsets.Subset | None = None) -> None:
         self._store_url = store_url
         self._num_splits = num_splits
+        self._subset = subset
         self._ranges = metrics.counter(metrics.KEY_RANGES)
 
     def process(self, kind: str) -> Iterator[KeyRange]:
-        ranges = split_key_ranges(
-            storage.get_store(self._store_url), kind, self._num_splits)
+        store = storage.get_store(self._store_url)
+        ranges = None
+        if self._subset is not None:
+            ranges = subset_key_ranges(store, kind, self._subset)
+        if ranges is None:
+            ranges = split_key_ranges(store, kind, self._num_splits)
         self._ranges.inc(len(ranges))
         yield from ranges
 
@@ -88,8 +110,13 @@ class _ReadKeyRangeFn(beam.DoFn):
     ERRORS = 'errors'
 
     def __init__(self, model_class: type[base_models.BaseModel],
-                 store_url: str, job_id: str | None) -> None:
+                 store_url: str, job_id: str | None,
+                 subset: subsets.Subset | None = None) -> None:
         self._model_class = model_class
+        # A --sample or --ids subset leaves out models by id, before they
+        # are decoded.
+        self._keeps = (subset.keeps if subset is not None and
+                       subset.filters_ids() else None)
         self._store_url = store_url
         self._watch = run_control.watch_of(store_url, job_id)
         self._read = metrics.counter(metrics.MODELS_READ)
@@ -112,8 +139,11 @@ class _ReadKeyRangeFn(beam.DoFn):
         stored_bytes = 0
         read = 0
         try:
+            keeps = self._keeps
             for model_id, payload in store.scan(
                     kind, key_range.start, key_range.end):
+                if keeps is not None and not keeps(model_id):
+                    continue
                 read += 1
                 try:
                     batch.append(from_stored(model_id, payload))
@@ -172,14 +202,16 @@ class ReadModels(model_read.ModelRead):
             pbegin
             | 'Kind' >> beam.Create([self._model_class.kind()])
             | 'SplitKeyRanges' >> beam.ParDo(
-                _SplitKindFn(self._store_url, self._num_splits)))
+                _SplitKindFn(self._store_url, self._num_splits,
+                             self._subset)))
         if not pipeline_options.runs_in_one_bundle(pbegin.pipeline.options):
             # In one bundle the Reshuffle would only add a stage.
             ranges = ranges | 'ReshuffleRanges' >> beam.Reshuffle()
         read = (
             ranges
             | 'ReadKeyRange' >> beam.ParDo(_ReadKeyRangeFn(
-                self._model_class, self._store_url, self._job_id)
+                self._model_class, self._store_url, self._job_id,
+                self._subset)
             ).with_outputs(_ReadKeyRangeFn.ERRORS, main='models'))
         return read.models, read[_ReadKeyRangeFn.ERRORS]
 
@@ -223,9 +255,12 @@ class SqliteIO:
         self._store_url = storage.normalize_store_url(store_url)
 
     def read_models(self, model_class: type[base_models.BaseModel],
-                    num_splits: int, job_id: str | None) -> ReadModels:
-        """Every model of model_class, as (models, errors)."""
-        return ReadModels(model_class, self._store_url, num_splits, job_id)
+                    num_splits: int, job_id: str | None,
+                    subset: subsets.Subset | None = None) -> ReadModels:
+        """Every model of model_class (or of the subset), as (models,
+        errors)."""
+        return ReadModels(model_class, self._store_url, num_splits, job_id,
+                          subset)
 
     def write_output(self, job_id: str) -> WriteJobOutput:
         """The sink of a run's output rows."""
