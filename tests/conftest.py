@@ -118,3 +118,13 @@ def datastore_client(datastore_url: str):
     from models import datastore_store
     project, namespace = datastore_store.parse_url(datastore_url)
     return datastore.Client(project=project, namespace=namespace)
+
+
+@pytest.fixture(params=['sqlite', 'datastore'])
+def any_store(request) -> storage.ModelStore:
+    """A fresh store of each kind in turn (SQLite, then a namespace of the
+    emulator), made the default: a test with it runs on both."""
+    if request.param == 'sqlite':
+        return request.getfixturevalue('store')
+    request.getfixturevalue('datastore_url')
+    return storage.get_store()

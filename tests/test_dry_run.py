@@ -12,20 +12,11 @@ import pytest
 
 import run_pipeline
 from beam_jobs import jobs_registry
-from models import storage
 from models import user_models
 from tests import sample_jobs
 
 KINDS = ('UserSettingsModel', 'NoteModel')
 
-
-@pytest.fixture(params=['sqlite', 'datastore'])
-def any_store(request):
-    """A fresh store of each kind, made the default."""
-    if request.param == 'sqlite':
-        return request.getfixturevalue('store')
-    request.getfixturevalue('datastore_url')
-    return storage.get_store()
 
 
 def _checksum(store):

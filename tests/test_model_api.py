@@ -11,19 +11,10 @@ import pytest
 
 from models import base_models
 from models import model_query
-from models import storage
 from models import user_models
 
 User = user_models.UserSettingsModel
 
-
-@pytest.fixture(params=['sqlite', 'datastore'])
-def any_store(request):
-    """A fresh store of each kind, made the default."""
-    if request.param == 'sqlite':
-        return request.getfixturevalue('store')
-    request.getfixturevalue('datastore_url')
-    return storage.get_store()
 
 
 def _users():

@@ -6,20 +6,11 @@ from __future__ import annotations
 import pytest
 
 from models import exp_models
-from models import storage
 from models import user_models
 from pipelines import options as pipeline_options
 from pipelines import subsets
 from tests import sample_jobs
 
-
-@pytest.fixture(params=['sqlite', 'datastore'])
-def any_store(request):
-    """A fresh store of each kind, made the default."""
-    if request.param == 'sqlite':
-        return request.getfixturevalue('store')
-    request.getfixturevalue('datastore_url')
-    return storage.get_store()
 
 
 def _two_kinds():
