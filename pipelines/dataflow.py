@@ -258,26 +258,38 @@ def format_summary(summary: dict[str, Any]) -> str:
     return '\n'.join(lines)
 
 
-# The Dataflow service. These need network access and credentials.
+# The Dataflow service, through its public client (google-cloud-dataflow-
+# client, which the gcp extra installs). These need network access and
+# credentials.
 def _client(pipeline_args: Sequence[str]) -> Any:
-    from apache_beam.runners.dataflow.internal import apiclient
-    return apiclient.DataflowApplicationClient(
-        beam_options.PipelineOptions(list(pipeline_args)))
+    from google.cloud import dataflow_v1beta3
+    return dataflow_v1beta3.JobsV1Beta3Client()
+
+
+def _job_request(pipeline_args: Sequence[str], dataflow_job_id: str,
+                 **more: Any) -> dict[str, Any]:
+    """A request about a job in the run's project and region."""
+    cloud = beam_options.PipelineOptions(list(pipeline_args)).view_as(
+        beam_options.GoogleCloudOptions)
+    return {'project_id': cloud.project, 'location': cloud.region,
+            'job_id': dataflow_job_id, **more}
 
 
 def fetch_pipeline_state(pipeline_args: Sequence[str],
                          dataflow_job_id: str) -> str:
-    """The current state (Beam's PipelineState name) of a Dataflow job, asked
-    of the Dataflow service in the run's project and region."""
-    from apache_beam.runners.dataflow import dataflow_runner
-    job = _client(pipeline_args).get_job(dataflow_job_id)
-    result_class = dataflow_runner.DataflowPipelineResult
-    to_state = result_class.api_jobstate_to_pipeline_state
-    return to_state(job.current_state)
+    """The current state of a Dataflow job ('RUNNING', 'DONE', ...: Beam's
+    PipelineState names), asked of the Dataflow service in the run's
+    project and region."""
+    job = _client(pipeline_args).get_job(
+        request=_job_request(pipeline_args, dataflow_job_id))
+    state = getattr(job.current_state, 'name', str(job.current_state))
+    return state[len('JOB_STATE_'):] if state.startswith(
+        'JOB_STATE_') else state
 
 
 def request_cancel(pipeline_args: Sequence[str],
                    dataflow_job_id: str) -> None:
     """Asks the Dataflow service to cancel a job."""
-    _client(pipeline_args).modify_job_state(
-        dataflow_job_id, 'JOB_STATE_CANCELLED')
+    _client(pipeline_args).update_job(request=_job_request(
+        pipeline_args, dataflow_job_id,
+        job={'requested_state': 'JOB_STATE_CANCELLED'}))

@@ -363,20 +363,20 @@ def test_submission_records_the_dataflow_job_id(datastore_url, monkeypatch,
         'EmailDomainCountOneOffJob', run.job_id)
 
 
-def test_the_service_calls_use_beams_dataflow_client(monkeypatch):
-    """The two service calls, with Beam's API client replaced by a fake that
-    records what it is asked."""
+def test_the_service_calls_use_the_public_dataflow_client(monkeypatch):
+    """The two service calls, with the Dataflow client replaced by a fake
+    that records what it is asked."""
     from google.cloud import dataflow as api
     calls = []
 
     class FakeClient:
-        def get_job(self, job_id):
-            calls.append(('get_job', job_id))
+        def get_job(self, request):
+            calls.append(('get_job', request))
             return api.Job(current_state=api.JobState.JOB_STATE_CANCELLING)
 
-        def modify_job_state(self, job_id, new_state):
-            calls.append(('modify_job_state', job_id, new_state))
-            return True
+        def update_job(self, request):
+            calls.append(('update_job', request))
+            return api.Job()
 
     given = []
     monkeypatch.setattr(dataflow, '_client',
@@ -385,6 +385,10 @@ def test_the_service_calls_use_beams_dataflow_client(monkeypatch):
     assert state == 'CANCELLING'
     assert dataflow.run_state_for(state) == 'started'
     dataflow.request_cancel(DATAFLOW_ARGS, 'df-1')
-    assert calls == [('get_job', 'df-1'),
-                     ('modify_job_state', 'df-1', 'JOB_STATE_CANCELLED')]
+    where = {'project_id': 'my-project', 'location': 'europe-west1',
+             'job_id': 'df-1'}
+    assert calls == [
+        ('get_job', where),
+        ('update_job', {**where,
+                        'job': {'requested_state': 'JOB_STATE_CANCELLED'}})]
     assert given == [DATAFLOW_ARGS, DATAFLOW_ARGS]
