@@ -5,7 +5,7 @@ Dataflow service (get a job's state, cancel a job).
 
 Everything here but :func:`fetch_pipeline_state` and
 :func:`request_cancel` is pure and works offline; those two need the
-network and credentials, and are kept as small as Beam's API client allows.
+network and credentials, and go through the public Dataflow client.
 """
 
 from __future__ import annotations
