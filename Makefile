@@ -16,7 +16,7 @@ DATASTORE_STORE ?= datastore://beam-jobs-demo
 DATAFLOW_OPTIONS ?= --runner DataflowRunner --project beam-jobs-demo \
 	--region us-central1 --temp_location gs://beam-jobs-demo-bucket/tmp
 
-.PHONY: demo test demo-datastore dataflow-dry-run bench clean
+.PHONY: demo test serve demo-datastore dataflow-dry-run bench clean
 
 $(INSTALLED): setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ demo: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
+
+# The admin page on the demo store (seeded if it is not there yet); it
+# prints the URL to open, token included. The browser tests of `make test`
+# need Debian's chromium and chromium-driver (apt-get install).
+serve: $(INSTALLED)
+	test -f $(STORE) || $(BIN)/python run_pipeline.py --store $(STORE) seed-demo --explorations 200 --users 500
+	$(BIN)/python run_pipeline.py --store $(STORE) serve
 
 # Starts the Cloud Datastore emulator, seeds it, runs the main job on it,
 # prints the output and stops the emulator.

@@ -17,13 +17,18 @@ command), else $BEAM_JOBS_STORE, else .data/beam_jobs.sqlite3. With
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import logging
 import os
 import signal
 import sys
-from typing import Any, Callable, Sequence, TextIO
+import time
+from typing import Any, Callable, Iterator, Sequence, TextIO
+
+from rich import console as rich_console
+from rich import progress as progress_bar
 
 from beam_jobs import demo_data
 from beam_jobs import interruptions
@@ -33,6 +38,7 @@ from beam_jobs import jobs
 from beam_jobs import jobs_registry
 from beam_jobs import launcher
 from beam_jobs import periodic
+from beam_jobs import run_worker
 from beam_jobs import runners
 from models import storage
 from pipelines import dataflow
@@ -41,8 +47,12 @@ from pipelines import options as pipeline_options
 # 0: completed, no model or key failed; 1: failed, or refused; 2: a usage
 # mistake (argparse's); 3: completed, but some models or keys failed.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_COMPLETED_WITH_ERRORS = 0, 1, 2, 3
-# How often `run` prints the progress of the run it waits for.
+# How often `run` prints the progress of the run it waits for, when its
+# output is not a terminal; and how often its bar on a terminal moves.
 PROGRESS_SECONDS = 10.0
+BAR_SECONDS = 0.5
+# How often `status --watch` reads the run it follows.
+WATCH_SECONDS = 1.0
 # Errors shown by status, run and output; `errors JOB_ID` shows them all.
 ERRORS_SHOWN = 10
 
@@ -165,9 +175,9 @@ def _models_it_will_read(job_class: type, pipeline_args: Sequence[str]
     store = storage.get_store()
     parts = []
     for model_class in job_contract.model_classes_of(job_class):
-        count = store.count(model_class.kind(), limit=COUNT_AT_MOST)
-        text = (_counted(count, 'model') if count < COUNT_AT_MOST
-                else 'at least %s models' % _count(count))
+        count = store.count(model_class.kind(), limit=COUNT_AT_MOST + 1)
+        text = (_counted(count, 'model') if count <= COUNT_AT_MOST
+                else 'more than %s models' % _count(COUNT_AT_MOST))
         if subset is not None:
             if subset.ids is not None:
                 text = 'at most %s of %s' % (
@@ -200,6 +210,45 @@ def _models_to_read(job_type: str) -> int | None:
     store = storage.get_store()
     return sum(store.count(model_class.kind()) for model_class in
                job_contract.model_classes_of(job_class))
+
+
+@contextlib.contextmanager
+def _progress_shown(job_id: str, stream: TextIO) -> Iterator[None]:
+    """While open, shows the run's progress on stream: on a terminal, a
+    live bar (models read of the total, stage, rate, time left; rich's);
+    else a line every PROGRESS_SECONDS, as mrjob prints its steps'
+    progress. Progress must never fail a run: a moment whose record cannot
+    be read is skipped."""
+    if not stream.isatty():
+        with _progress_printer(job_id, stream):
+            yield
+        return
+    with progress_bar.Progress(
+            progress_bar.TextColumn('{task.description}'),
+            progress_bar.BarColumn(), progress_bar.MofNCompleteColumn(),
+            progress_bar.TextColumn('{task.fields[stage]}'),
+            progress_bar.TimeRemainingColumn(),
+            console=rich_console.Console(file=stream), transient=True) as bar:
+        task = bar.add_task(job_id, total=None, stage='queued')
+        total: int | None = None
+
+        def update() -> None:
+            nonlocal total
+            try:
+                run = job_runs.get(job_id)
+                if not _in_progress(run):
+                    return
+                if total is None:  # Counted once: a count is a scan.
+                    total = _models_to_read(run.job_type) or None
+                read = run.models_read or 0
+                bar.update(task, total=total, completed=read, stage=(
+                    'read and map' if not total or read < total
+                    else 'reduce and write output'))
+            except Exception:  # A busy store: the next moment will do.
+                return
+
+        with periodic.Periodic(BAR_SECONDS, update, 'progress-%s' % job_id):
+            yield
 
 
 def _progress_printer(job_id: str, stream: TextIO) -> periodic.Periodic:
@@ -295,8 +344,10 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     sys.stderr.write('%s: running %s on %s; it will read %s\n' % (
         job_id, job_class.__name__, storage.default_store_url(),
         _models_it_will_read(job_class, args.pipeline_args)))
+    if args.detach:
+        return _detach(job_class, job_id, params, args.shard_count, out)
     try:
-        with _progress_printer(job_id, sys.stderr):
+        with _progress_shown(job_id, sys.stderr):
             if args.shard_count is None:
                 job_class.enqueue(job_id,
                                   additional_job_params=params or None)
@@ -391,7 +442,35 @@ def cmd_jobs(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _detach(job_class: type, job_id: str, params: dict[str, Any],
+            shard_count: int | None, out: TextIO) -> int:
+    """Queues the run and starts the process that runs it
+    (beam_jobs.run_worker); prints its id and returns at once."""
+    launcher.defer_local_runs(True)
+    try:
+        if shard_count is None:
+            job_class.enqueue(job_id, additional_job_params=params or None)
+        else:
+            jobs.BaseMapReduceOneOffJobManager.enqueue.__func__(
+                job_class, job_id, params or None, shard_count)
+    except USER_ERRORS:
+        job_runs.discard_new(job_id)
+        raise
+    finally:
+        launcher.defer_local_runs(False)
+    if job_runs.get(job_id).state == job_runs.STATUS_CODE_QUEUED:
+        run_worker.start(job_class, job_id)
+    out.write(job_id + '\n')
+    sys.stderr.write('%s: queued; follow it with: run_pipeline.py status '
+                     '--watch %s\n' % (job_id, job_id))
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    if args.watch:
+        with _progress_shown(args.job_id, sys.stderr):
+            while not job_runs.get(args.job_id).is_finished:
+                time.sleep(WATCH_SECONDS)
     run = job_runs.get(args.job_id)
     if not run.is_finished:
         try:
@@ -421,6 +500,24 @@ def cmd_output(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_errors(args: argparse.Namespace, out: TextIO) -> int:
     run = job_runs.get(args.job_id)
     _print_errors(run, out, args.limit, with_traceback=args.traceback)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    import uvicorn  # The command line's other commands need no server.
+    from web import server
+    token = server.new_token()
+    if args.host not in ('127.0.0.1', 'localhost', '::1'):
+        sys.stderr.write(
+            'warning: serving on %s, not only this machine: anyone who can '
+            'reach it and has the token can start and cancel jobs\n'
+            % args.host)
+    host = '[%s]' % args.host if ':' in args.host else args.host
+    out.write('beam-jobs admin page for %s: http://%s:%d/?token=%s\n' % (
+        storage.default_store_url(), host, args.port, token))
+    out.flush()
+    uvicorn.run(server.create_app(token), host=args.host, port=args.port,
+                log_level='warning')
     return EXIT_OK
 
 
@@ -522,6 +619,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument('--param', type=parse_param, action='append',
                      metavar='KEY=VALUE',
                      help='a job parameter for get_mapper_param (repeatable)')
+    run.add_argument('--detach', action='store_true',
+                     help='queue the run, start the process that runs it, '
+                     'and return its id at once (status --watch JOB_ID '
+                     'follows it)')
     run.add_argument('--max_errors', type=_non_negative,
                      help='fail the run if more than this many models or '
                      'keys fail (default: the job\'s max_errors, else no '
@@ -531,6 +632,9 @@ def build_parser() -> argparse.ArgumentParser:
     jobs_cmd.add_argument('--job', help='only runs of this job class')
     status = add('status', cmd_status, 'show everything about one run')
     status.add_argument('job_id')
+    status.add_argument('--watch', action='store_true',
+                        help='follow the run (whoever started it) until it '
+                        'ends, then show it')
     output = add('output', cmd_output, 'print the output of a completed run')
     output.add_argument('job_id')
     errors_cmd = add('errors', cmd_errors,
@@ -546,6 +650,11 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = add('cancel', cmd_cancel, 'cancel a queued or started run')
     cancel.add_argument('job_id')
     cancel.add_argument('--user', default='cli', help='who is canceling')
+    serve = add('serve', cmd_serve,
+                'serve the admin page on this store (127.0.0.1 unless '
+                '--host says otherwise); prints the URL to open')
+    serve.add_argument('--host', default='127.0.0.1')
+    serve.add_argument('--port', type=int, default=8080)
     seed = add('seed-demo', cmd_seed_demo,
                'fill the store with generated example explorations and users')
     seed.add_argument('--explorations', type=_non_negative, default=200)

@@ -265,3 +265,25 @@ def test_a_run_that_completed_with_errors_exits_with_its_own_status(
                              out=io.StringIO()) == (
         run_pipeline.EXIT_COMPLETED_WITH_ERRORS)
     assert run_pipeline.EXIT_COMPLETED_WITH_ERRORS == 3
+
+
+def test_run_detach_returns_at_once_and_status_watch_follows_the_run(
+        store, store_path, capsys):
+    exp_models.ExplorationModel.put_multi([
+        exp_models.ExplorationModel(id='e%02d' % n, init_state_name='A',
+                                    states={'A': {'interaction': {
+                                        'id': 'TextInput'}}})
+        for n in range(30)])
+    out = io.StringIO()
+    assert run_pipeline.main(['--store', store_path, 'run',
+                              'InteractionCountOneOffJob', '--detach'],
+                             out=out) == 0
+    job_id = out.getvalue().strip()
+    assert job_id.startswith('InteractionCountOneOffJob-')
+    # Its own process runs it; status --watch follows it to its end.
+    watched = io.StringIO()
+    assert run_pipeline.main(['--store', store_path, 'status', '--watch',
+                              job_id], out=watched) == 0
+    assert 'state:            completed' in watched.getvalue()
+    assert 'models read:      30' in watched.getvalue()
+    assert job_runs.get(job_id).owner_pid != os.getpid()

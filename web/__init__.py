@@ -1,0 +1,1 @@
+"""The admin page: a web server over the job API (see web.server)."""
