@@ -446,18 +446,7 @@ def _detach(job_class: type, job_id: str, params: dict[str, Any],
             shard_count: int | None, out: TextIO) -> int:
     """Queues the run and starts the process that runs it
     (beam_jobs.run_worker); prints its id and returns at once."""
-    launcher.defer_local_runs(True)
-    try:
-        if shard_count is None:
-            job_class.enqueue(job_id, additional_job_params=params or None)
-        else:
-            jobs.BaseMapReduceOneOffJobManager.enqueue.__func__(
-                job_class, job_id, params or None, shard_count)
-    except USER_ERRORS:
-        job_runs.discard_new(job_id)
-        raise
-    finally:
-        launcher.defer_local_runs(False)
+    run_worker.queue(job_class, job_id, params, shard_count)
     if job_runs.get(job_id).state == job_runs.STATUS_CODE_QUEUED:
         run_worker.start(job_class, job_id)
     out.write(job_id + '\n')

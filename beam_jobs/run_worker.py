@@ -15,9 +15,10 @@ import importlib
 import os
 import subprocess
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from beam_jobs import job_contract
+from beam_jobs import jobs
 from beam_jobs import job_runs
 from beam_jobs import jobs_registry
 from beam_jobs import launcher
@@ -26,6 +27,26 @@ from models import storage
 # The folder that holds the packages: the worker runs from it, so that it
 # imports the same code as the process that starts it.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def queue(job_class: type, job_id: str, params: dict[str, Any] | None,
+          shard_count: int | None) -> None:
+    """Queues the new run job_id without running it, for start to run in a
+    process of its own. shard_count, when given, overrides the job's own
+    enqueue. A run refused on the way is removed, so that no record of a
+    run that never started stays behind."""
+    launcher.defer_local_runs(True)
+    try:
+        if shard_count is None:
+            job_class.enqueue(job_id, additional_job_params=params or None)
+        else:
+            jobs.BaseMapReduceJobManager.enqueue.__func__(
+                job_class, job_id, params or None, shard_count)
+    except BaseException:
+        job_runs.discard_new(job_id)
+        raise
+    finally:
+        launcher.defer_local_runs(False)
 
 
 def start(job_class: type, job_id: str) -> None:

@@ -287,3 +287,13 @@ def test_run_detach_returns_at_once_and_status_watch_follows_the_run(
     assert 'state:            completed' in watched.getvalue()
     assert 'models read:      30' in watched.getvalue()
     assert job_runs.get(job_id).owner_pid != os.getpid()
+
+
+def test_run_detach_refused_leaves_no_run_and_starts_no_process(
+        store, store_path, capsys):
+    assert run_pipeline.main(['--store', store_path, 'run',
+                              'InteractionCountOneOffJob', '--detach',
+                              '--shard_count', '0'], out=io.StringIO()) == 1
+    assert 'shard_count must be a whole number from 1' in (
+        capsys.readouterr().err)
+    assert store.list_runs() == []

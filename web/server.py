@@ -218,18 +218,7 @@ def start_job(body: dict[str, Any],
         raise ApiError(400, 'the admin page starts local runs only; submit '
                        'Dataflow runs with run_pipeline.py run')
     job_id = job_class.create_new(pipeline_args=pipeline_args)
-    launcher.defer_local_runs(True)
-    try:
-        if shard_count is None:
-            job_class.enqueue(job_id, additional_job_params=params or None)
-        else:
-            jobs.BaseMapReduceJobManager.enqueue.__func__(
-                job_class, job_id, params or None, shard_count)
-    except Exception:
-        job_runs.discard_new(job_id)
-        raise
-    finally:
-        launcher.defer_local_runs(False)
+    run_worker.queue(job_class, job_id, params, shard_count)
     starter(job_class, job_id)
     return job_id
 
