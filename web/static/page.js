@@ -45,6 +45,18 @@ function duration(run) {
   return ((end - run.time_started_msec) / 1000).toFixed(1) + 's';
 }
 
+// Adds a labelled input to form and returns the input; a number starts at 1.
+function field(form, labelText, name, type) {
+  const label = el('label', labelText);
+  const input = el('input');
+  input.name = name;
+  if (type) input.type = type;
+  if (type === 'number') input.min = '1';
+  label.appendChild(input);
+  form.appendChild(label);
+  return input;
+}
+
 async function loadJobs() {
   const jobs = await api('/api/jobs');
   const box = document.getElementById('jobs');
@@ -59,44 +71,16 @@ async function loadJobs() {
     const form = el('form');
     form.dataset.job = job.name;
     const inputs = {};
-    const params = job.params || {};
-    for (const [name, param] of Object.entries(params)) {
-      const label = el('label', name + ' (' + param.type + (param.required ? ', required' : '') + ') ');
-      const input = el('input');
-      input.name = 'param-' + name;
+    for (const [name, param] of Object.entries(job.params || {})) {
+      const input = field(form, name + ' (' + param.type + (param.required ? ', required' : '') + ') ', 'param-' + name);
       if (!param.required && param.default !== null) input.placeholder = String(param.default);
-      label.appendChild(input);
-      form.appendChild(label);
       inputs[name] = [input, param.type];
     }
-    if (job.params === null) {
-      const label = el('label', 'Parameters (JSON) ');
-      const input = el('input');
-      input.name = 'params-json';
-      input.placeholder = '{}';
-      label.appendChild(input);
-      form.appendChild(label);
-    }
-    const shards = el('input');
-    shards.name = 'shard_count';
-    shards.type = 'number';
-    shards.min = '1';
-    const shardLabel = el('label', 'Shards ');
-    shardLabel.appendChild(shards);
-    form.appendChild(shardLabel);
-    const subset = el('input');
-    subset.name = 'limit';
-    subset.type = 'number';
-    subset.min = '1';
-    const subsetLabel = el('label', 'At most N per kind ');
-    subsetLabel.appendChild(subset);
-    form.appendChild(subsetLabel);
-    const dry = el('input');
-    dry.type = 'checkbox';
-    dry.name = 'dry_run';
-    const dryLabel = el('label', 'Dry run ');
-    dryLabel.appendChild(dry);
-    form.appendChild(dryLabel);
+    const json = job.params === null ? field(form, 'Parameters (JSON) ', 'params-json') : null;
+    if (json) json.placeholder = '{}';
+    const shards = field(form, 'Shards ', 'shard_count', 'number');
+    const subset = field(form, 'At most N per kind ', 'limit', 'number');
+    const dry = field(form, 'Dry run ', 'dry_run', 'checkbox');
     const start = el('button', 'Start');
     start.type = 'submit';
     start.name = 'start';
@@ -107,9 +91,8 @@ async function loadJobs() {
       try {
         for (const [name, [input, type]] of Object.entries(inputs)) {
           if (input.value === '') continue;
-          body.params[name] = type === 'int' ? Number(input.value) : type === 'float' ? Number(input.value) : input.value;
+          body.params[name] = type === 'int' || type === 'float' ? Number(input.value) : input.value;
         }
-        const json = form.querySelector('[name=params-json]');
         if (json && json.value.trim()) body.params = JSON.parse(json.value);
         if (shards.value) body.shard_count = Number(shards.value);
         if (subset.value) body.pipeline_args.push('--limit=' + subset.value);
