@@ -56,6 +56,7 @@ WATCH_SECONDS = 1.0
 # Errors shown by status, run and output; `errors JOB_ID` shows them all.
 ERRORS_SHOWN = 10
 
+
 # Errors that are the user's to fix: shown as one line, never a traceback.
 USER_ERRORS = (
     job_contract.JobContractError, launcher.JobLaunchError,
@@ -230,24 +231,15 @@ def _progress_shown(job_id: str, stream: TextIO) -> Iterator[None]:
             progress_bar.TimeRemainingColumn(),
             console=rich_console.Console(file=stream), transient=True) as bar:
         task = bar.add_task(job_id, total=None, stage='queued')
-        total: int | None = None
 
-        def update() -> None:
-            nonlocal total
-            try:
-                run = job_runs.get(job_id)
-                if not _in_progress(run):
-                    return
-                if total is None:  # Counted once: a count is a scan.
-                    total = _models_to_read(run.job_type) or None
-                read = run.models_read or 0
-                bar.update(task, total=total, completed=read, stage=(
-                    'read and map' if not total or read < total
-                    else 'reduce and write output'))
-            except Exception:  # A busy store: the next moment will do.
-                return
+        def update(run: job_runs.JobRun, total: int) -> None:
+            read = run.models_read or 0
+            bar.update(task, total=total or None, completed=read, stage=(
+                'read and map' if not total or read < total
+                else 'reduce and write output'))
 
-        with periodic.Periodic(BAR_SECONDS, update, 'progress-%s' % job_id):
+        with periodic.Periodic(BAR_SECONDS, _while_in_progress(job_id, update),
+                               'progress-%s' % job_id):
             yield
 
 
@@ -256,24 +248,38 @@ def _progress_printer(job_id: str, stream: TextIO) -> periodic.Periodic:
     PROGRESS_SECONDS (as mrjob prints its steps' progress), so that a long
     `run` is never silent. A line that cannot be made is skipped: progress
     must never fail a run."""
+    def print_progress(run: job_runs.JobRun, total: int) -> None:
+        stream.write('%s: %s, models read: %s\n' % (
+            job_id, _duration(run), _models_read(run, total)))
+        stream.flush()
+
+    return periodic.Periodic(PROGRESS_SECONDS,
+                             _while_in_progress(job_id, print_progress),
+                             'progress-%s' % job_id)
+
+
+def _while_in_progress(job_id: str,
+                       show: Callable[[job_runs.JobRun, int], None]
+                       ) -> Callable[[], None]:
+    """A callable that reads the run and, while it is in progress, calls
+    show(run, total), total being the models its job reads (0 where that is
+    unknown), counted once: a count is a scan. A moment whose record cannot
+    be read or shown is skipped: progress must never fail a run."""
     total: int | None = None
 
-    def print_progress() -> None:
+    def poll() -> None:
         nonlocal total
         try:
             run = job_runs.get(job_id)
             if not _in_progress(run):
                 return
-            if total is None:  # Counted once: a count is a scan.
+            if total is None:
                 total = _models_to_read(run.job_type) or 0
-            stream.write('%s: %s, models read: %s\n' % (
-                job_id, _duration(run), _models_read(run, total)))
-            stream.flush()
-        except Exception:  # A busy store: the next line will do.
+            show(run, total)
+        except Exception:  # A busy store: the next moment will do.
             return
 
-    return periodic.Periodic(PROGRESS_SECONDS, print_progress,
-                             'progress-%s' % job_id)
+    return poll
 
 
 def _error_summary(run: job_runs.JobRun) -> str:
