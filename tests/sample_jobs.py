@@ -29,6 +29,13 @@ def wait_at_gate(gate: str, say_reached: bool = True) -> None:
         time.sleep(0.05)
 
 
+def leave_pid_file(folder: str) -> None:
+    """Leaves a file named after this process in folder: tells a test
+    which processes map, so that it can signal or kill each."""
+    with open(os.path.join(folder, str(os.getpid())), 'w'):
+        pass
+
+
 class NoteModel(base_models.BaseModel):
     """A second kind for jobs over several model classes."""
 
@@ -383,9 +390,7 @@ class StuckMapJob(jobs.BaseMapReduceOneOffJobManager):
 
     @staticmethod
     def map(item):
-        folder = StuckMapJob.get_mapper_param('folder')
-        with open(os.path.join(folder, str(os.getpid())), 'w'):
-            pass
+        leave_pid_file(StuckMapJob.get_mapper_param('folder'))
         threading.Event().wait()
         yield item.id, 1
 
@@ -507,9 +512,7 @@ class PidGatedJob(jobs.BaseMapReduceOneOffJobManager):
 
     @staticmethod
     def map(item):
-        folder = PidGatedJob.get_mapper_param('folder')
-        with open(os.path.join(folder, str(os.getpid())), 'w'):
-            pass
+        leave_pid_file(PidGatedJob.get_mapper_param('folder'))
         wait_at_gate(PidGatedJob.get_mapper_param('gate_path'),
                      say_reached=False)
         yield ('all', 1)
