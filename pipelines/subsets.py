@@ -7,6 +7,7 @@ store's read."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 
 
@@ -22,10 +23,15 @@ class Subset:
     def keeps(self, model_id: str) -> bool:
         """Whether a model of this id is in the subset, as far as ids and
         the sample say (the limit is the read's to apply)."""
-        if self.ids is not None and model_id not in self.ids:
+        if self.ids is not None and model_id not in self._id_set:
             return False
         return self.sample is None or in_sample(model_id, self.sample,
                                                 self.sample_seed)
+
+    @functools.cached_property
+    def _id_set(self) -> frozenset[str]:
+        # keeps() runs once per model read: a set, not a scan of the ids.
+        return frozenset(self.ids or ())
 
     def filters_ids(self) -> bool:
         """Whether keeps() can leave out a model."""
