@@ -40,6 +40,7 @@ from beam_jobs import launcher
 from beam_jobs import periodic
 from beam_jobs import run_worker
 from beam_jobs import runners
+from beam_jobs import user_errors
 from models import storage
 from pipelines import dataflow
 from pipelines import options as pipeline_options
@@ -55,13 +56,6 @@ BAR_SECONDS = 0.5
 WATCH_SECONDS = 1.0
 # Errors shown by status, run and output; `errors JOB_ID` shows them all.
 ERRORS_SHOWN = 10
-
-
-# Errors that are the user's to fix: shown as one line, never a traceback.
-USER_ERRORS = (
-    job_contract.JobContractError, launcher.JobLaunchError,
-    job_runs.JobRunError, jobs_registry.UnknownJobError,
-    pipeline_options.PipelineOptionsError, storage.StoreError)
 
 
 class CommandError(Exception):
@@ -362,7 +356,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
                 # enqueue override would choose.
                 jobs.BaseMapReduceOneOffJobManager.enqueue.__func__(
                     job_class, job_id, params or None, args.shard_count)
-    except USER_ERRORS:
+    except user_errors.USER_ERRORS:
         # Refused before it started: the run the command made goes too.
         job_runs.discard_new(job_id)
         raise
@@ -674,7 +668,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         status = args.handler(args, out)
         out.flush()  # A closed pipe is found here, not at exit.
         return status
-    except (CommandError, *USER_ERRORS) as e:
+    except (CommandError, *user_errors.USER_ERRORS) as e:
         sys.stderr.write('error: %s\n' % e)
         return EXIT_FAILED
     except BrokenPipeError:

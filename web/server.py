@@ -39,6 +39,7 @@ from beam_jobs import jobs
 from beam_jobs import jobs_registry
 from beam_jobs import launcher
 from beam_jobs import run_worker
+from beam_jobs import user_errors
 from models import storage
 from pipelines import options as pipeline_options
 
@@ -101,10 +102,7 @@ def create_app(token: str,
                 return JSONResponse(handler(request, body))
             except ApiError as e:
                 return JSONResponse({'error': str(e)}, status_code=e.status)
-            except (job_contract.JobContractError, launcher.JobLaunchError,
-                    pipeline_options.PipelineOptionsError,
-                    jobs_registry.UnknownJobError, job_runs.JobRunError,
-                    storage.StoreError, ValueError) as e:
+            except (*user_errors.USER_ERRORS, ValueError) as e:
                 return JSONResponse({'error': str(e)}, status_code=400)
         return endpoint
 
